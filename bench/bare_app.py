@@ -1,0 +1,18 @@
+"""The baseline: a bare Starlette handler that parses the same form and answers 303."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+
+async def report(request: Request) -> Response:
+    form = await request.form()
+    if not form.get("what"):
+        return Response(status_code=400)
+    return RedirectResponse("/report/done/x", status_code=303)
+
+
+app = Starlette(routes=[Route("/report", report, methods=["POST"])])

@@ -1,0 +1,333 @@
+"""The ``hotline`` command: a composition root that wires settings, core, web and worker."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from hotline import db, keys, logs
+from hotline.errors import HotlineError, SettingsError
+from hotline.settings import Settings, load_settings
+
+log = logs.get_logger(__name__)
+
+
+def _passphrase(settings: Settings, *, insecure: bool, confirm: bool) -> str | None:
+    if settings.key_passphrase is not None:
+        return settings.key_passphrase.get_secret_value()
+    if insecure:
+        return None
+    if sys.stdin.isatty():
+        first = getpass.getpass("Passphrase for the private key: ")
+        if confirm and getpass.getpass("Again: ") != first:
+            raise SettingsError("HOTLINE_KEY_PASSPHRASE: the two passphrases differ")
+        if len(first) < 12:
+            raise SettingsError("HOTLINE_KEY_PASSPHRASE: expected at least 12 characters")
+        return first
+    raise SettingsError(
+        "HOTLINE_KEY_PASSPHRASE: expected a passphrase for the private key "
+        "(or --insecure-unencrypted-key for development)"
+    )
+
+
+def cmd_keys_init(settings: Settings, args: argparse.Namespace) -> int:
+    passphrase = _passphrase(settings, insecure=args.insecure_unencrypted_key, confirm=True)
+    key_id = keys.init_keys(
+        settings.keys_dir,
+        passphrase=passphrase,
+        allow_unencrypted=args.insecure_unencrypted_key,
+        scrypt_log2n=settings.key_file_scrypt_log2n,
+    )
+    print(f"Wrote keys to {settings.keys_dir} (case key {key_id.hex()}).")
+    if passphrase is None:
+        print("WARNING: the private key is NOT encrypted. Use this for development only.")
+    return 0
+
+
+def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
+    from hotline.accounts import add_user, count_users
+
+    db.upgrade(settings)
+    print("Database is at the latest schema.")
+    if not keys.keys_exist(settings.keys_dir):
+        cmd_keys_init(settings, args)
+
+    async def first_admin() -> str | None:
+        engine = db.create_engine(settings)
+        try:
+            if await count_users(engine):
+                return None
+            password = secrets.token_urlsafe(15)
+            await add_user(engine, args.admin, password, "admin")
+            return password
+        finally:
+            await engine.dispose()
+
+    password = asyncio.run(first_admin())
+    if password is not None:
+        print(f"Created the admin account {args.admin!r} with the one-time password: {password}")
+        print("Write it down now; it is not stored anywhere in the clear.")
+    return 0
+
+
+def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
+    if args.db_command == "upgrade":
+        db.upgrade(settings, args.revision)
+    else:
+        db.downgrade(settings, args.revision)
+    print(f"Database {args.db_command}d to {args.revision}.")
+    return 0
+
+
+def _uvicorn_config(settings: Settings, app: object, host: str, port: int) -> object:
+    import uvicorn
+
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        access_log=False,  # the access log names the client: never on
+        proxy_headers=False,  # X-Forwarded-For is never trusted, nor read
+        server_header=False,
+        log_config=None,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from web.app import create_app
+
+    app = create_app(settings, role=args.role or settings.role)
+    config = _uvicorn_config(settings, app, args.host or settings.host, args.port or settings.port)
+    uvicorn.Server(config).run()  # type: ignore[arg-type]
+    return 0
+
+
+async def _run_worker(settings: Settings, *, handle_signals: bool) -> None:
+    """Run the arq worker; reconnect with backoff when Redis goes away."""
+    from arq.worker import Worker
+    from redis.exceptions import RedisError
+
+    from hotline.queue import redis_settings
+    from hotline.worker import worker_settings
+
+    delay = 1.0
+    while True:
+        worker = Worker(
+            **worker_settings(settings, redis_settings(settings.redis_url)),
+            handle_signals=handle_signals,
+        )
+        try:
+            await worker.async_run()
+            return
+        except (OSError, RedisError) as exc:
+            log.warning("worker_redis_lost", status=type(exc).__name__, delay_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+        finally:
+            with contextlib.suppress(OSError, RedisError):
+                await worker.close()
+
+
+def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:
+    if not settings.redis_url:
+        raise SettingsError("HOTLINE_REDIS_URL: expected a Redis URL for the worker")
+    asyncio.run(_run_worker(settings, handle_signals=True))
+    return 0
+
+
+async def _seed_demo(settings: Settings) -> str | None:
+    """Seed demo tips into an empty database; returns a demo receipt, or None if not empty."""
+    import sqlalchemy as sa
+
+    from hotline.commits import GroupCommitter
+    from hotline.demo import seed
+    from hotline.followup import Followup
+    from hotline.intake import Intake
+    from hotline.tables import tips
+
+    engine = db.create_engine(settings)
+    try:
+        async with engine.connect() as conn:
+            if (await conn.execute(sa.select(sa.func.count()).select_from(tips))).scalar_one():
+                return None
+        sealer = keys.load_sealer(settings.keys_dir)
+        hasher = keys.load_hash_key(settings.keys_dir)
+        committer = GroupCommitter(engine, batch_max=settings.commit_batch_max)
+        await committer.start()
+        try:
+            followup = Followup(
+                engine=engine,
+                sealer=sealer,
+                hasher=hasher,
+                committer=committer,
+                reporter_kdf_log2n=settings.reporter_kdf_log2n,
+            )
+            intake = Intake(sealer=sealer, hasher=hasher, committer=committer)
+            return await seed(intake=intake, followup=followup, committer=committer, sealer=sealer)
+        finally:
+            await committer.stop()
+    finally:
+        await engine.dispose()
+
+
+def cmd_demo(settings: Settings, _args: argparse.Namespace) -> int:
+    receipt = asyncio.run(_seed_demo(settings))
+    if receipt is None:
+        print("The database already holds tips; no demo data added.")
+    else:
+        print(f"Demo tips added. Demo receipt for the follow-up page: {receipt}")
+    return 0
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    """One box: migrate, make development keys if none, embedded Redis, web and worker."""
+    import uvicorn
+
+    from hotline.embedded import EmbeddedRedis
+    from hotline.receipts import format_receipt
+    from web.app import create_app
+
+    db.upgrade(settings)
+    if not keys.keys_exist(settings.keys_dir):
+        passphrase = settings.key_passphrase.get_secret_value() if settings.key_passphrase else None
+        keys.init_keys(
+            settings.keys_dir,
+            passphrase=passphrase,
+            allow_unencrypted=True,
+            scrypt_log2n=settings.key_file_scrypt_log2n,
+        )
+        if passphrase is None:
+            print("Made development keys: the private key is NOT encrypted (see hotline init).")
+    embedded: EmbeddedRedis | None = None
+    if not settings.redis_url:
+        embedded = EmbeddedRedis()
+        embedded.start()
+        settings = settings.model_copy(update={"redis_url": embedded.url})
+    host, port = args.host or settings.host, args.port or settings.port
+    try:
+        receipt = asyncio.run(_seed_demo(settings)) if args.demo else None
+        if receipt:
+            print(f"Demo data added. Try the follow-up page with receipt {format_receipt(receipt)}")
+        print(f"Hotline is running at http://{host}:{port}/ (Ctrl+C stops it).", flush=True)
+        app = create_app(settings, role="all")
+        server = uvicorn.Server(_uvicorn_config(settings, app, host, port))  # type: ignore[arg-type]
+
+        async def both() -> None:
+            worker = asyncio.create_task(_run_worker(settings, handle_signals=False))
+            try:
+                await server.serve()
+            finally:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+
+        asyncio.run(both())
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+def cmd_triage(_settings: Settings, args: argparse.Namespace) -> int:
+    import triage
+    from triage.evaluation import evaluate
+
+    if args.triage_command == "explain":
+        print(triage.assess(" ".join(args.text)).explain())
+        return 0
+    print(evaluate(Path(args.file)).render())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hotline", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def add_insecure(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--insecure-unencrypted-key",
+            action="store_true",
+            help="write the private key without a passphrase (development only)",
+        )
+
+    p = commands.add_parser("init", help="create the database, keys and the first admin")
+    p.add_argument("--admin", default="admin", help="username of the first admin account")
+    add_insecure(p)
+    p.set_defaults(handler=cmd_init)
+
+    p = commands.add_parser("keys", help="manage keys")
+    keys_commands = p.add_subparsers(dest="keys_command", required=True)
+    k = keys_commands.add_parser("init", help="write a new case key pair and HMAC keys")
+    add_insecure(k)
+    k.set_defaults(handler=cmd_keys_init)
+
+    p = commands.add_parser("db", help="database migrations")
+    db_commands = p.add_subparsers(dest="db_command", required=True)
+    d = db_commands.add_parser("upgrade", help="apply migrations")
+    d.add_argument("revision", nargs="?", default="head")
+    d.set_defaults(handler=cmd_db)
+    d = db_commands.add_parser("downgrade", help="revert migrations")
+    d.add_argument("revision")
+    d.set_defaults(handler=cmd_db)
+
+    p = commands.add_parser("serve", help="serve the web role")
+    p.add_argument("--role", choices=["public", "dashboard", "all"])
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(handler=cmd_serve)
+
+    p = commands.add_parser("worker", help="run the arq worker")
+    p.set_defaults(handler=cmd_worker)
+
+    p = commands.add_parser("run", help="one box: web, worker and embedded Redis together")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--demo", action="store_true", help="seed demo tips into an empty database")
+    p.set_defaults(handler=cmd_run)
+
+    p = commands.add_parser("demo", help="seed realistic demo tips")
+    p.set_defaults(handler=cmd_demo)
+
+    p = commands.add_parser("triage", help="run the triage rules")
+    triage_commands = p.add_subparsers(dest="triage_command", required=True)
+    t = triage_commands.add_parser("explain", help="print the assessment of a text")
+    t.add_argument("text", nargs="+")
+    t.set_defaults(handler=cmd_triage)
+    t = triage_commands.add_parser("eval", help="confusion matrix over a labelled JSONL file")
+    t.add_argument("file")
+    t.set_defaults(handler=cmd_triage)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        overrides: dict[str, object] = {}
+        if args.command == "run":
+            overrides["environment"] = os.environ.get("HOTLINE_ENVIRONMENT", "development")
+        settings = load_settings(**overrides)
+        logs.configure(settings.log_level)
+        return int(args.handler(settings, args))
+    except SettingsError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 2
+    except HotlineError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

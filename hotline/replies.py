@@ -1,0 +1,43 @@
+"""Replies from the hotline to a reporter."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+from hotline.commits import GroupCommitter, Write
+from hotline.seal import Sealer
+from hotline.tables import tip_messages
+
+
+async def add_reply(
+    committer: GroupCommitter,
+    sealer: Sealer,
+    tip_id: uuid.UUID,
+    reporter_public: X25519PublicKey | None,
+    text: str,
+) -> uuid.UUID:
+    """Seal a reply to the case key and, when the tip has one, to its reporter key.
+
+    Without a reporter key yet (the reporter has not come back since submitting), the
+    reply waits, sealed to the case key only, and the follow-up page says one is coming.
+    """
+    message_id = uuid.uuid4()
+    field = f"reply:{message_id}"
+    body = text.encode("utf-8")
+    row = {
+        "id": message_id,
+        "tip_id": tip_id,
+        "author": "hotline",
+        "created_at": datetime.now(UTC),
+        "body_sealed": sealer.seal(body, tip_id=tip_id, field=field),
+        "reporter_sealed": (
+            Sealer(reporter_public).seal(body, tip_id=tip_id, field=field)
+            if reporter_public is not None
+            else None
+        ),
+    }
+    await committer.write(Write(rows=((tip_messages, row),)))
+    return message_id

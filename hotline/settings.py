@@ -1,0 +1,129 @@
+"""Settings, read once from the environment (``HOTLINE_`` prefix) and passed around frozen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hotline.errors import SettingsError
+
+Role = Literal["public", "dashboard", "all"]
+
+
+class Settings(BaseSettings):
+    """Every knob of a deployment. Build it with :func:`load_settings`, never at import time."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HOTLINE_", frozen=True, extra="ignore", env_file=None
+    )
+
+    environment: Literal["development", "production"] = "production"
+    data_dir: Path = Path("./data")
+    database_url: str = ""
+    redis_url: str = ""
+    public_url: str = "http://127.0.0.1:8000"
+    role: Role = "all"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    # Keys. The passphrase opens the private key file; the public role never needs it.
+    key_passphrase: SecretStr | None = None
+    # scrypt cost for the private key file (log2 of N).
+    key_file_scrypt_log2n: int = Field(default=17, ge=10, le=22)
+    # scrypt cost for the per-tip reporter key derived from the receipt (log2 of N).
+    reporter_kdf_log2n: int = Field(default=15, ge=4, le=20)
+
+    # Public site.
+    # Languages of the public site, comma-separated; each needs a catalog (docs/translations.md).
+    languages: str = "en,es"
+    default_language: str = "en"
+    emergency_numbers: str = (
+        "Emergency: 911 | National Human Trafficking Hotline: 1-888-373-7888 (text 233733)"
+    )
+    quick_exit_url: str = "https://www.wikipedia.org/"
+    hsts: bool = False
+    onion_location: str = ""
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # A global bucket of intake submissions: sustained per minute, and burst.
+    intake_per_minute: int = Field(default=600, ge=1)
+    intake_burst: int = Field(default=200, ge=1)
+    # Follow-up: wrong receipts allowed per minute across the whole site, and per code.
+    followup_failures_per_minute: int = Field(default=30, ge=1)
+    followup_attempts_per_code: int = Field(default=5, ge=1)
+
+    # Intake's group commit: at most this many tips per transaction.
+    commit_batch_max: int = Field(default=256, ge=1)
+    # The relay's safety sweep: re-offers undispatched tips older than the grace period.
+    sweep_interval_seconds: float = Field(default=15.0, gt=0)
+    sweep_grace_seconds: float = Field(default=10.0, ge=0)
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_absolute(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("an absolute http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_is_supported(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("a sqlite+aiosqlite:// or postgresql+asyncpg:// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_is_redis(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("a redis://, rediss:// or unix:// URL, or empty for embedded Redis")
+        return value
+
+    @field_validator("languages")
+    @classmethod
+    def _languages_are_codes(cls, value: str) -> str:
+        codes = [code.strip() for code in value.split(",") if code.strip()]
+        if not codes or not all(code.isalpha() and 2 <= len(code) <= 3 for code in codes):
+            raise ValueError("comma-separated language codes such as en,es")
+        return ",".join(codes)
+
+    @property
+    def language_codes(self) -> tuple[str, ...]:
+        return tuple(self.languages.split(","))
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return _with_async_driver(self.database_url)
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'hotline.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+
+def _with_async_driver(url: str) -> str:
+    if url.startswith("sqlite:"):
+        return "sqlite+aiosqlite:" + url.removeprefix("sqlite:")
+    if url.startswith("postgresql:"):
+        return "postgresql+asyncpg:" + url.removeprefix("postgresql:")
+    return url
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; a bad value raises :class:`SettingsError` naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        expected = str(first.get("msg", "a valid value")).removeprefix("Value error, ")
+        raise SettingsError(f"HOTLINE_{field.upper()}: expected {expected}") from None

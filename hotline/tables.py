@@ -1,0 +1,118 @@
+"""The database schema, as SQLAlchemy Core tables. Alembic revisions mirror it.
+
+Only what sorting and routing need is in the clear. Everything a person wrote is sealed
+(``*_sealed`` columns hold :mod:`hotline.seal` envelopes).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite would hand back naive ones)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UTC_DATETIME = UtcDateTime()
+
+tips = sa.Table(
+    "tips",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("reference", sa.String(16), nullable=False, unique=True),
+    sa.Column("channel", sa.String(8), nullable=False),
+    sa.Column("lang", sa.String(8), nullable=False),
+    sa.Column("created_at", UTC_DATETIME, nullable=False),
+    sa.Column("updated_at", UTC_DATETIME, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="new"),
+    # Triage, in the clear: never the matched words.
+    sa.Column("assessed", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("urgency", sa.String(8)),
+    sa.Column("score", sa.Float),
+    sa.Column("category", sa.String(24)),
+    sa.Column("minors", sa.Boolean),
+    sa.Column("indicator_ids", sa.JSON),
+    sa.Column("rules_version", sa.String(32)),
+    # What the reporter wrote, sealed to the case key.
+    sa.Column("body_sealed", sa.LargeBinary, nullable=False),
+    # Web reporters: keyed hash of the receipt; reporter key (set on first return).
+    sa.Column("receipt_hash", sa.LargeBinary(32), unique=True),
+    sa.Column("reporter_salt", sa.LargeBinary(16)),
+    sa.Column("reporter_public_key", sa.LargeBinary(32)),
+    # Outbox state: set once by the dispatch job, exactly once.
+    sa.Column("dispatched_at", UTC_DATETIME),
+    sa.Index("ix_tips_queue", "status", "urgency", "created_at"),
+    sa.Index("ix_tips_undispatched", "dispatched_at", "created_at"),
+)
+
+tip_messages = sa.Table(
+    "tip_messages",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tip_id", sa.Uuid, sa.ForeignKey("tips.id", ondelete="CASCADE"), nullable=False),
+    # "reporter": more information from the reporter; "hotline": a reply to the reporter.
+    sa.Column("author", sa.String(8), nullable=False),
+    sa.Column("created_at", UTC_DATETIME, nullable=False),
+    sa.Column("body_sealed", sa.LargeBinary, nullable=False),
+    # A hotline reply, sealed again to the tip's reporter key so the public role can show it.
+    sa.Column("reporter_sealed", sa.LargeBinary),
+    sa.Index("ix_tip_messages_tip", "tip_id", "created_at"),
+)
+
+receipt_handoffs = sa.Table(
+    "receipt_handoffs",
+    metadata,
+    sa.Column("token_hash", sa.LargeBinary(32), primary_key=True),
+    sa.Column("tip_id", sa.Uuid, sa.ForeignKey("tips.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("receipt_sealed", sa.LargeBinary, nullable=False),
+    sa.Column("expires_at", UTC_DATETIME, nullable=False),
+)
+
+tip_events = sa.Table(
+    "tip_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("tip_id", sa.Uuid, sa.ForeignKey("tips.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("at", UTC_DATETIME, nullable=False),
+    sa.Index("ix_tip_events_tip", "tip_id", "kind"),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(256), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("totp_sealed", sa.LargeBinary),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", UTC_DATETIME, nullable=False),
+)

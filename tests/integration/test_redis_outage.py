@@ -1,0 +1,105 @@
+"""Redis is never on the reporter's path, and every tip is dispatched exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from hotline.embedded import redis_binary
+from hotline.settings import Settings
+from hotline.tables import tip_events, tips
+from tests.conftest import free_port, make_settings
+from tests.helpers import submit
+from web.app import create_app
+
+
+@pytest.fixture
+def redis_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def start_redis(redis_port: int, tmp_path: Path) -> Iterator[object]:
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start() -> None:
+        processes.append(
+            subprocess.Popen(
+                [redis_binary(), "--port", str(redis_port), "--bind", "127.0.0.1",
+                 "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+        )
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def test_with_redis_down_reporters_get_receipts_and_each_tip_is_dispatched_once_after(
+    data_dir: Path, redis_port: int, start_redis: object, make_worker: object
+) -> None:
+    settings: Settings = make_settings(
+        data_dir, redis_url=f"redis://127.0.0.1:{redis_port}/0", key_passphrase="test passphrase"
+    )
+    app = create_app(settings, role="all")
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            answers = [await submit(client, f"tip {n} while redis is down") for n in range(8)]
+            elapsed = loop.time() - started
+        assert [a.status_code for a in answers] == [303] * 8
+        assert elapsed < 5, "a Redis outage must not hold up reporters"
+        relay = app.state.relay
+        assert relay.enqueued == 0
+
+        start_redis()  # type: ignore[operator]
+        relay.offer([])  # nudge; the relay also retries on its own backoff
+        deadline = loop.time() + 30
+        while relay.enqueued < 8:
+            assert loop.time() < deadline, "the relay enqueued the tips once Redis was back"
+            await asyncio.sleep(0.1)
+        # Offering the same tips again while their jobs wait adds no job.
+        async with app.state.engine.connect() as conn:
+            ids = [row.id for row in await conn.execute(sa.select(tips.c.id))]
+        relay.offer(ids)
+        await asyncio.sleep(0.3)
+
+        worker_settings_url = settings.redis_url
+        from arq.worker import Worker
+
+        from hotline.queue import redis_settings
+        from hotline.worker import worker_settings
+
+        for _round in range(2):  # a second worker run finds nothing to do twice
+            options = worker_settings(settings, redis_settings(worker_settings_url))
+            options.update(burst=True, handle_signals=False, poll_delay=0.01)
+            options.pop("cron_jobs")
+            worker = Worker(**options)
+            await worker.main()
+            await worker.close()
+        async with app.state.engine.connect() as conn:
+            dispatched = (
+                await conn.execute(
+                    sa.select(tip_events.c.tip_id, sa.func.count())
+                    .where(tip_events.c.kind == "dispatched")
+                    .group_by(tip_events.c.tip_id)
+                )
+            ).all()
+            undispatched = (
+                await conn.execute(
+                    sa.select(sa.func.count()).select_from(tips).where(tips.c.dispatched_at.is_(None))
+                )
+            ).scalar_one()
+    assert len(dispatched) == 8
+    assert all(count == 1 for _tip, count in dispatched)
+    assert undispatched == 0

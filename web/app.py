@@ -1,0 +1,141 @@
+"""The ASGI app factory: the web role's composition root."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Scope
+
+from hotline import db, keys, logs
+from hotline.commits import GroupCommitter
+from hotline.errors import HotlineError, StorageUnavailableError
+from hotline.followup import Followup
+from hotline.intake import Intake
+from hotline.queue import redis_settings
+from hotline.relay import Relay
+from hotline.settings import Settings
+from web import public
+from web.i18n import WEB, Languages
+from web.limits import AttemptCounter, TokenBucket
+from web.security import BodyLimit, SecurityHeaders
+
+log = logs.get_logger(__name__)
+
+
+class HotlineApp(Starlette):
+    """Starlette, with the security headers outside everything, error pages included."""
+
+    hotline_settings: Settings
+
+    def build_middleware_stack(self) -> ASGIApp:
+        inner = super().build_middleware_stack()
+        return SecurityHeaders(
+            inner,
+            hsts=self.hotline_settings.hsts,
+            onion_location=self.hotline_settings.onion_location,
+        )
+
+
+async def healthz(_request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+def create_app(settings: Settings, *, role: str | None = None) -> HotlineApp:
+    """Build the web app for ``role`` (public, dashboard or all) from ``settings``."""
+    role = role or settings.role
+    engine = db.create_engine(settings)
+    # The public role loads the case PUBLIC key and the hash key; never a private key.
+    sealer = keys.load_sealer(settings.keys_dir)
+    hasher = keys.load_hash_key(settings.keys_dir)
+    languages = Languages(settings.language_codes, settings.default_language)
+    relay = Relay(
+        engine,
+        redis_settings(settings.redis_url, conn_retries=0) if settings.redis_url else None,
+        sweep_interval=settings.sweep_interval_seconds,
+        sweep_grace=settings.sweep_grace_seconds,
+    )
+    committer = GroupCommitter(engine, batch_max=settings.commit_batch_max, on_commit=relay.offer)
+    site = public.PublicSite(
+        settings=settings,
+        languages=languages,
+        intake=Intake(sealer=sealer, hasher=hasher, committer=committer),
+        followup=Followup(
+            engine=engine,
+            sealer=sealer,
+            hasher=hasher,
+            committer=committer,
+            reporter_kdf_log2n=settings.reporter_kdf_log2n,
+        ),
+        hasher=hasher,
+        intake_bucket=TokenBucket(
+            per_minute=settings.intake_per_minute, burst=settings.intake_burst
+        ),
+        followup_failures=TokenBucket(
+            per_minute=settings.followup_failures_per_minute,
+            burst=settings.followup_failures_per_minute,
+        ),
+        code_attempts=AttemptCounter(
+            limit=settings.followup_attempts_per_code, window_seconds=3600
+        ),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await committer.start()
+        await relay.start()
+        log.info("web_started", role=role)
+        try:
+            yield
+        finally:
+            await committer.stop()
+            await relay.stop()
+            await engine.dispose()
+
+    async def render_error(scope: Scope, status_code: int) -> Response:
+        request = Request(scope)
+        return public.error_page(request, languages.choose(request), status_code)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status_code = exc.status_code if isinstance(exc, HTTPException) else 500
+        return public.error_page(request, languages.choose(request), status_code)
+
+    async def hotline_error(request: Request, exc: Exception) -> Response:
+        status_code = exc.status_code if isinstance(exc, HotlineError) else 500
+        log.warning("request_failed", status=type(exc).__name__, status_code=status_code)
+        return public.error_page(request, languages.choose(request), status_code)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.error("request_crashed", status=type(exc).__name__)
+        return public.error_page(request, languages.choose(request), 500)
+
+    routes: list[Any] = [Route("/healthz", healthz, methods=["GET"])]
+    if role in ("public", "all"):
+        routes += public.routes
+    routes.append(Mount("/static", StaticFiles(directory=WEB / "static"), name="static"))
+
+    app = HotlineApp(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            HTTPException: http_error,
+            HotlineError: hotline_error,
+            StorageUnavailableError: hotline_error,
+            Exception: server_error,
+        },
+    )
+    app.hotline_settings = settings
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, render_error=render_error)
+    app.state.public = site
+    app.state.relay = relay
+    app.state.committer = committer
+    app.state.engine = engine
+    app.state.role = role
+    return app
