@@ -11,7 +11,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -49,6 +49,7 @@ FIELD_LIMITS: dict[str, int] = {
     "other": 3000,
 }
 MINORS_CHOICES = ("yes", "no", "unknown")
+REPORT_FIELDS = ("what", "where", "when", "who", "minors", "how_many", "other")
 HANDOFF_TTL = timedelta(minutes=30)
 _REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
@@ -80,8 +81,9 @@ class Report:
         return "\n".join(part for part in parts if part.strip())
 
     def sealed_json(self) -> bytes:
+        fields = {name: getattr(self, name) for name in REPORT_FIELDS}
         return json.dumps(
-            {key: value for key, value in asdict(self).items() if value}, ensure_ascii=False
+            {key: value for key, value in fields.items() if value}, ensure_ascii=False
         ).encode("utf-8")
 
 
@@ -93,8 +95,13 @@ class WebSubmission:
 
 
 def new_reference() -> str:
-    chars = "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(10))
-    return f"{chars[:5]}-{chars[5:]}"
+    """A short reference for dispatchers and SMS reporters: 10 symbols, about 49 bits."""
+    number = secrets.randbelow(len(_REFERENCE_ALPHABET) ** 10)
+    chars = []
+    for _ in range(10):
+        number, digit = divmod(number, len(_REFERENCE_ALPHABET))
+        chars.append(_REFERENCE_ALPHABET[digit])
+    return f"{''.join(chars[:5])}-{''.join(chars[5:])}"
 
 
 def triage_columns(text: str, lang: str | None, assess: Assessor) -> dict[str, Any]:

@@ -17,7 +17,6 @@ import json
 import os
 import secrets
 from dataclasses import dataclass
-from hashlib import sha256
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -48,7 +47,7 @@ class KeyedHash:
 
     def digest(self, domain: str, value: str | bytes) -> bytes:
         data = value.encode("utf-8") if isinstance(value, str) else value
-        return hmac.new(self.key, domain.encode("ascii") + b"\x00" + data, sha256).digest()
+        return hmac.digest(self.key, domain.encode("ascii") + b"\x00" + data, "sha256")
 
     def __repr__(self) -> str:
         return "KeyedHash(key=****)"

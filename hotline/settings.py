@@ -40,8 +40,14 @@ class Settings(BaseSettings):
     # Languages of the public site, comma-separated; each needs a catalog (docs/translations.md).
     languages: str = "en,es"
     default_language: str = "en"
-    emergency_numbers: str = (
-        "Emergency: 911 | National Human Trafficking Hotline: 1-888-373-7888 (text 233733)"
+    # Crisis numbers shown on every public page, per language (JSON in the environment).
+    emergency_numbers: dict[str, str] = Field(
+        default_factory=lambda: {
+            "en": "Emergency: 911 | National Human Trafficking Hotline: 1-888-373-7888 "
+            "(text 233733)",
+            "es": "Emergencias: 911 | Línea Nacional contra la Trata de Personas: "
+            "1-888-373-7888 (mensaje de texto al 233733)",
+        }
     )
     quick_exit_url: str = "https://www.wikipedia.org/"
     hsts: bool = False
@@ -94,6 +100,14 @@ class Settings(BaseSettings):
     @property
     def language_codes(self) -> tuple[str, ...]:
         return tuple(self.languages.split(","))
+
+    def emergency_numbers_for(self, lang: str) -> str:
+        numbers = self.emergency_numbers
+        return (
+            numbers.get(lang)
+            or numbers.get(self.default_language)
+            or next(iter(numbers.values()), "")
+        )
 
     @property
     def keys_dir(self) -> Path:

@@ -24,12 +24,18 @@ from web.forms import read_form
 from web.i18n import Languages
 from web.limits import AttemptCounter, TokenBucket
 
+
+def N_(message: str) -> str:
+    """Mark a message for extraction; it is translated where it is shown."""
+    return message
+
+
 STATUS_TEXT = {
-    "new": "Received — waiting for a hotline worker",
-    "in_progress": "A hotline worker is looking into it",
-    "referred": "Passed to a partner organisation",
-    "escalated": "Passed to law enforcement",
-    "closed": "Closed",
+    "new": N_("Received — waiting for a hotline worker"),
+    "in_progress": N_("A hotline worker is looking into it"),
+    "referred": N_("Passed to a partner organisation"),
+    "escalated": N_("Passed to law enforcement"),
+    "closed": N_("Closed"),
 }
 REPORT_FIELDS = ("what", "where", "when", "who", "minors", "how_many", "other")
 
@@ -63,11 +69,22 @@ def page_context(request: Request, lang: str) -> dict[str, Any]:
     return {
         "lang": lang,
         "url": url,
-        "switch_lang_url": f"{request.url.path}?{urlencode({'lang': other})}",
+        "switch_lang_url": f"{_switch_target(request)}?{urlencode({'lang': other})}",
         "switch_lang_label": Locale.parse(other).get_display_name(other) or other,
         "quick_exit_url": s.settings.quick_exit_url,
-        "emergency_numbers": s.settings.emergency_numbers,
+        "emergency_numbers": s.settings.emergency_numbers_for(lang),
     }
+
+
+# A page reached by POST has no address to reload in another language: go to its form.
+_GET_TARGET = {"/report": "/report", "/followup": "/followup", "/followup/add": "/followup"}
+
+
+def _switch_target(request: Request) -> str:
+    path = request.url.path
+    if request.method == "GET":
+        return path
+    return _GET_TARGET.get(path, "/")
 
 
 def render(
@@ -93,21 +110,23 @@ def error_page(request: Request, lang: str, status_code: int) -> HTMLResponse:
 
 
 ERRORS = {
-    404: ("Page not found", "That page does not exist."),
-    405: ("Method not allowed", "This page cannot be used that way."),
-    413: ("Too long", "What you sent is too long. Please shorten it and try again."),
+    404: (N_("Page not found"), N_("That page does not exist.")),
+    405: (N_("Method not allowed"), N_("This page cannot be used that way.")),
+    413: (N_("Too long"), N_("What you sent is too long. Please shorten it and try again.")),
     429: (
-        "Too many attempts",
-        "Too many attempts right now. Please wait a few minutes and try again.",
+        N_("Too many attempts"),
+        N_("Too many attempts right now. Please wait a few minutes and try again."),
     ),
     500: (
-        "Something went wrong",
-        "Something went wrong on our side. Please try again in a few minutes.",
+        N_("Something went wrong"),
+        N_("Something went wrong on our side. Please try again in a few minutes."),
     ),
     503: (
-        "Not saved",
-        "Your report was NOT saved. Please try again in a few minutes, "
-        "or call the emergency number.",
+        N_("Not saved"),
+        N_(
+            "Your report was NOT saved. Please try again in a few minutes, "
+            "or call the emergency number."
+        ),
     ),
 }
 
@@ -284,6 +303,7 @@ async def followup_add(request: Request) -> Response:
             added=False,
             errors=[_("This field is too long.")],
             status_code=400,
+            text=text,
         )
     await s.followup.add(tip_id, text)
     return await _followup_view(request, lang, tip_id, code, added=True, errors=[])
@@ -298,6 +318,7 @@ async def _followup_view(
     added: bool,
     errors: list[str],
     status_code: int = 200,
+    text: str = "",
 ) -> Response:
     s = site(request)
     _ = s.languages.gettext(lang)
@@ -320,6 +341,7 @@ async def _followup_view(
         errors=errors,
         receipt=format_receipt(code),
         message_limit=MESSAGE_LIMIT,
+        text=text,
     )
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,9 +32,23 @@ class SecurityHeaders:
         private_prefixes: tuple[str, ...] = ("/dashboard",),
     ) -> None:
         self.app = app
-        self.hsts = hsts
         self.onion_location = onion_location.rstrip("/")
         self.private_prefixes = private_prefixes
+        common = [
+            ("content-security-policy", CSP),
+            ("referrer-policy", "no-referrer"),
+            ("x-content-type-options", "nosniff"),
+            ("x-frame-options", "DENY"),
+            ("permissions-policy", PERMISSIONS_POLICY),
+            ("cross-origin-opener-policy", "same-origin"),
+            ("cross-origin-resource-policy", "same-origin"),
+        ]
+        if hsts:
+            common.append(("strict-transport-security", "max-age=63072000; includeSubDomains"))
+        self._common = [(k.encode(), v.encode()) for k, v in common]
+        self._public = [*self._common, (b"cache-control", b"no-store")]
+        # Headers we set replace whatever the app set; cookies never leave a public page.
+        self._replaced = {name for name, _ in self._public} | {b"set-cookie"}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,24 +56,22 @@ class SecurityHeaders:
             return
         path: str = scope["path"]
         public = not path.startswith(self.private_prefixes)
+        extra = self._public if public else self._common
+        onion = (
+            [(b"onion-location", (self.onion_location + path).encode("latin-1", "replace"))]
+            if self.onion_location
+            else []
+        )
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers["Content-Security-Policy"] = CSP
-                headers["Referrer-Policy"] = "no-referrer"
-                headers["X-Content-Type-Options"] = "nosniff"
-                headers["X-Frame-Options"] = "DENY"
-                headers["Permissions-Policy"] = PERMISSIONS_POLICY
-                headers["Cross-Origin-Opener-Policy"] = "same-origin"
-                headers["Cross-Origin-Resource-Policy"] = "same-origin"
-                if public:
-                    headers["Cache-Control"] = "no-store"
-                    del headers["Set-Cookie"]
-                if self.hsts:
-                    headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
-                if self.onion_location:
-                    headers["Onion-Location"] = self.onion_location + path
+                kept = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if name.lower() not in self._replaced
+                    or (not public and name.lower() == b"set-cookie")
+                ]
+                message["headers"] = kept + extra + onion
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

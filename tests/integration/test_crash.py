@@ -34,7 +34,8 @@ async def test_every_acknowledged_submission_survives_a_sigkill(data_dir: Path) 
                     except httpx.HTTPError:
                         return  # the server died under us: that request was never answered
                     if answer.status_code == 303:
-                        acknowledged.append(answer.headers["location"].split("/")[-1].split("?")[0])
+                        location = answer.headers["location"]
+                        acknowledged.append(location.split("/")[-1].split("?")[0])
                     i += 1
 
         tasks = [asyncio.create_task(reporter(n)) for n in range(16)]
@@ -53,7 +54,8 @@ async def test_every_acknowledged_submission_survives_a_sigkill(data_dir: Path) 
         found = 0
         for token in acknowledged:
             row = database.execute(
-                "SELECT tips.id FROM receipt_handoffs JOIN tips ON tips.id = receipt_handoffs.tip_id"
+                "SELECT tips.id FROM receipt_handoffs"
+                " JOIN tips ON tips.id = receipt_handoffs.tip_id"
                 " WHERE token_hash = ?",
                 (handoff_token_hash(token),),
             ).fetchone()

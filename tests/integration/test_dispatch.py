@@ -39,7 +39,9 @@ async def test_a_tip_enqueued_again_after_its_job_ran_is_not_dispatched_twice(
     async with app.state.engine.connect() as conn:
         count = (
             await conn.execute(
-                sa.select(sa.func.count()).select_from(tip_events).where(tip_events.c.kind == "dispatched")
+                sa.select(sa.func.count())
+                .select_from(tip_events)
+                .where(tip_events.c.kind == "dispatched")
             )
         ).scalar_one()
     assert count == 1

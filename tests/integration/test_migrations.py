@@ -54,7 +54,13 @@ def test_sqlite_runs_with_wal_full_sync_secure_delete_and_foreign_keys(tmp_path:
             raw = await conn.get_raw_connection()
             cursor = await raw.driver_connection.cursor()  # type: ignore[union-attr]
             values = {}
-            for name in ("journal_mode", "synchronous", "secure_delete", "trusted_schema", "foreign_keys"):
+            for name in (
+                "journal_mode",
+                "synchronous",
+                "secure_delete",
+                "trusted_schema",
+                "foreign_keys",
+            ):
                 await cursor.execute(f"PRAGMA {name}")
                 values[name] = (await cursor.fetchone())[0]
         await engine.dispose()

@@ -24,7 +24,9 @@ async def test_a_report_answers_303_and_shows_the_receipt_once(
     assert again.status_code == 404
     assert not RECEIPT.search(again.text)
     async with app.state.engine.connect() as conn:
-        handoffs = (await conn.execute(sa.select(sa.func.count()).select_from(receipt_handoffs))).scalar_one()
+        handoffs = (
+            await conn.execute(sa.select(sa.func.count()).select_from(receipt_handoffs))
+        ).scalar_one()
         stored = (await conn.execute(sa.select(tips.c.receipt_hash, tips.c.body_sealed))).one()
     assert handoffs == 0
     assert len(stored.receipt_hash) == 32
@@ -37,7 +39,9 @@ async def test_the_receipt_opens_the_follow_up_page_which_accepts_more_informati
     page = await client.post("/followup", data={"receipt": receipt})
     assert page.status_code == 200
     assert 'name="text"' in page.text
-    added = await client.post("/followup/add", data={"receipt": receipt, "text": "Blue van, plate ABC123"})
+    added = await client.post(
+        "/followup/add", data={"receipt": receipt, "text": "Blue van, plate ABC123"}
+    )
     assert added.status_code == 200
     async with app.state.engine.connect() as conn:
         messages = (await conn.execute(sa.select(tip_messages))).all()
@@ -74,7 +78,9 @@ async def test_repeated_wrong_tries_of_one_code_are_refused_with_429(
 ) -> None:
     limit = app.state.public.settings.followup_attempts_per_code
     for _ in range(limit):
-        assert (await client.post("/followup", data={"receipt": "1111 1111 1111 1111"})).status_code == 200
+        assert (
+            await client.post("/followup", data={"receipt": "1111 1111 1111 1111"})
+        ).status_code == 200
     refused = await client.post("/followup", data={"receipt": "1111 1111 1111 1111"})
     assert refused.status_code == 429
 
@@ -106,7 +112,9 @@ async def test_the_honeypot_field_answers_429_and_keeps_the_text(client: httpx.A
     assert "Girls in the van" in answer.text
 
 
-async def test_a_flood_of_reports_gets_a_human_429_page(client: httpx.AsyncClient, app: HotlineApp) -> None:
+async def test_a_flood_of_reports_gets_a_human_429_page(
+    client: httpx.AsyncClient, app: HotlineApp
+) -> None:
     bucket = app.state.public.intake_bucket
     bucket._tokens = 0.0
     bucket._rate = 0.0

@@ -51,9 +51,9 @@ async def test_public_pages_have_no_inline_script_and_load_nothing_from_elsewher
     assert not re.search(r"\son[a-z]+\s*=", html), "inline event handler"
     assert not re.search(r"\sstyle\s*=", html), "inline style"
     for url in re.findall(r'(?:src|href|action)="([^"]+)"', html):
-        assert url.startswith(("/", "#", "?")) or url.startswith(
-            "https://www.wikipedia.org"
-        ), f"{url} leaves the site"
+        assert url.startswith(("/", "#", "?")) or url.startswith("https://www.wikipedia.org"), (
+            f"{url} leaves the site"
+        )
     assert 'id="quick-exit"' in html
 
 
@@ -68,8 +68,11 @@ async def test_every_page_has_a_quick_exit_that_works_without_javascript(
 
 
 async def test_an_oversized_body_gets_413_with_a_human_page(client: httpx.AsyncClient) -> None:
-    answer = await client.post("/report", content=b"what=" + b"a" * 70_000,
-                               headers={"content-type": "application/x-www-form-urlencoded"})
+    answer = await client.post(
+        "/report",
+        content=b"what=" + b"a" * 70_000,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert answer.status_code == 413
     assert "<html" in answer.text
     assert answer.headers["cache-control"] == "no-store"
@@ -82,8 +85,9 @@ async def test_an_oversized_body_without_content_length_also_gets_413(
         for _ in range(100):
             yield b"a" * 1024
 
-    answer = await client.post("/report", content=chunks(),
-                               headers={"content-type": "application/x-www-form-urlencoded"})
+    answer = await client.post(
+        "/report", content=chunks(), headers={"content-type": "application/x-www-form-urlencoded"}
+    )
     assert answer.status_code == 413
 
 
@@ -103,15 +107,20 @@ async def test_an_oversized_body_without_content_length_also_gets_413(
 async def test_strange_bytes_never_cause_a_server_error(
     client: httpx.AsyncClient, body: bytes
 ) -> None:
-    answer = await client.post("/report", content=body,
-                               headers={"content-type": "application/x-www-form-urlencoded"})
+    answer = await client.post(
+        "/report", content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
     assert answer.status_code in (303, 400)
-    follow = await client.post("/followup", content=body,
-                               headers={"content-type": "application/x-www-form-urlencoded"})
+    follow = await client.post(
+        "/followup", content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
     assert follow.status_code in (200, 400, 429)
 
 
 async def test_a_malformed_multipart_body_is_a_400_not_a_500(client: httpx.AsyncClient) -> None:
-    answer = await client.post("/report", content=b"--x\r\nbroken",
-                               headers={"content-type": "multipart/form-data; boundary=x"})
+    answer = await client.post(
+        "/report",
+        content=b"--x\r\nbroken",
+        headers={"content-type": "multipart/form-data; boundary=x"},
+    )
     assert answer.status_code == 400

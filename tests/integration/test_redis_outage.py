@@ -31,9 +31,21 @@ def start_redis(redis_port: int, tmp_path: Path) -> Iterator[object]:
     def start() -> None:
         processes.append(
             subprocess.Popen(
-                [redis_binary(), "--port", str(redis_port), "--bind", "127.0.0.1",
-                 "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [
+                    redis_binary(),
+                    "--port",
+                    str(redis_port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(tmp_path),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
         )
 
@@ -97,7 +109,9 @@ async def test_with_redis_down_reporters_get_receipts_and_each_tip_is_dispatched
             ).all()
             undispatched = (
                 await conn.execute(
-                    sa.select(sa.func.count()).select_from(tips).where(tips.c.dispatched_at.is_(None))
+                    sa.select(sa.func.count())
+                    .select_from(tips)
+                    .where(tips.c.dispatched_at.is_(None))
                 )
             ).scalar_one()
     assert len(dispatched) == 8

@@ -52,7 +52,9 @@ async def test_the_public_role_takes_reports_with_no_private_key_on_disk(
         raise AssertionError("a ciphertext opened under another tip id")
 
 
-async def test_the_public_app_state_holds_no_private_key(data_dir: Path, redis: aioredis.Redis) -> None:
+async def test_the_public_app_state_holds_no_private_key(
+    data_dir: Path, redis: aioredis.Redis
+) -> None:
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
     app = create_app(make_settings(data_dir), role="public")
