@@ -78,6 +78,7 @@ class Relay:
         backoff = 0.5
         loop = asyncio.get_running_loop()
         next_sweep = loop.time()  # sweep once at start: tips left by a previous run
+        grace = 0.0  # at start nothing of ours is in flight: take every undispatched tip
         while True:
             timeout = max(0.0, next_sweep - loop.time())
             with contextlib.suppress(TimeoutError):
@@ -85,8 +86,9 @@ class Relay:
             self._wake.clear()
             try:
                 if loop.time() >= next_sweep:
-                    await self._sweep()
+                    await self._sweep(grace)
                     next_sweep = loop.time() + self._sweep_interval
+                    grace = self._sweep_grace
                 await self._flush()
             except (OSError, RedisError, TimeoutError, SQLAlchemyError) as exc:
                 log.warning("relay_deferred", status=type(exc).__name__, count=self.pending)
@@ -105,8 +107,8 @@ class Relay:
             self.enqueued += await enqueue_dispatch(redis, batch)
             self._pending.difference_update(batch)
 
-    async def _sweep(self) -> None:
-        cutoff = datetime.now(UTC) - timedelta(seconds=self._sweep_grace)
+    async def _sweep(self, grace: float) -> None:
+        cutoff = datetime.now(UTC) - timedelta(seconds=grace)
         async with self._engine.connect() as conn:
             rows = await conn.execute(
                 sa.select(tips.c.id)

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    @field_validator("key_passphrase", mode="before")
+    @classmethod
+    def _empty_passphrase_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator("public_url")
     @classmethod
     def _public_url_is_absolute(cls, value: str) -> str:

@@ -52,7 +52,8 @@ class ServerProcess:
         raise AssertionError(f"server not ready in {timeout}s:\n{self.output()}")
 
     def output(self) -> str:
-        self._out.flush()
+        if not self._out.closed:
+            self._out.flush()
         return self.log.read_text(errors="replace")[-5000:]
 
     def kill(self) -> None:
