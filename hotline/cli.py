@@ -130,6 +130,8 @@ async def _run_worker(settings: Settings, *, handle_signals: bool) -> None:
         try:
             await worker.async_run()
             return
+        except asyncio.CancelledError:
+            return  # SIGTERM or SIGINT: arq cancels its main task; a clean stop
         except (OSError, RedisError) as exc:
             log.warning("worker_redis_lost", status=type(exc).__name__, delay_s=delay)
             await asyncio.sleep(delay)

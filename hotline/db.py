@@ -44,6 +44,13 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
+def create_sync_sqlite_engine(url: sa.URL) -> sa.Engine:
+    """A synchronous engine on the same SQLite file, for the group-commit thread."""
+    engine = sa.create_engine(url.set(drivername="sqlite"), pool_size=1, max_overflow=0)
+    sa.event.listen(engine, "connect", _on_sqlite_connect)
+    return engine
+
+
 def alembic_config(url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

@@ -195,7 +195,7 @@ class Intake:
             except ConflictError:
                 log.warning("intake_id_collision", attempt=attempt)
                 continue
-            metrics.TIPS_SUBMITTED.labels(channel="web").inc()
+            metrics.WEB_TIPS_SUBMITTED.inc()
             metrics.SUBMIT_SECONDS.observe(time.perf_counter() - started)
             log.info("tip_submitted", tip_id=str(tip_id), channel="web", urgency=columns["urgency"])
             return WebSubmission(tip_id, tip_row["reference"], token)

@@ -14,3 +14,6 @@ TIPS_DISPATCHED = Counter("hotline_tips_dispatched_total", "Tips dispatched by t
 SUBMIT_SECONDS = Histogram(
     "hotline_submit_seconds", "Time from a valid submission to its durable commit"
 )
+
+# Pre-bound children for the hot path.
+WEB_TIPS_SUBMITTED = TIPS_SUBMITTED.labels(channel="web")

@@ -28,6 +28,8 @@ log = logs.get_logger(__name__)
 
 SWEEP_LIMIT = 1000
 MAX_BACKOFF_S = 10.0
+# Under load, gather the ids of several commits into one Redis round trip.
+FLUSH_EVERY_S = 0.02
 
 
 class Relay:
@@ -89,7 +91,8 @@ class Relay:
                     await self._sweep(grace)
                     next_sweep = loop.time() + self._sweep_interval
                     grace = self._sweep_grace
-                await self._flush()
+                if await self._flush():
+                    await asyncio.sleep(FLUSH_EVERY_S)
             except (OSError, RedisError, TimeoutError, SQLAlchemyError) as exc:
                 log.warning("relay_deferred", status=type(exc).__name__, count=self.pending)
                 await self._drop_redis()
@@ -100,12 +103,15 @@ class Relay:
                 continue
             backoff = 0.5
 
-    async def _flush(self) -> None:
+    async def _flush(self) -> bool:
+        flushed = False
         while self._pending:
             batch = list(self._pending)[:500]
             redis = await self._connect()
             self.enqueued += await enqueue_dispatch(redis, batch)
             self._pending.difference_update(batch)
+            flushed = True
+        return flushed
 
     async def _sweep(self, grace: float) -> None:
         cutoff = datetime.now(UTC) - timedelta(seconds=grace)

@@ -32,7 +32,13 @@ class ServerProcess:
         command = args or ("serve", "--role", "all")
         self._out = self.log.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "hotline.cli", *command, "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "hotline.cli",
+                *command,
+                *(["--port", str(port)] if port else []),
+            ],
             env=environment,
             stdout=self._out,
             stderr=subprocess.STDOUT,

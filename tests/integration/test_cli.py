@@ -1,0 +1,87 @@
+"""The hotline command: start-up errors name the setting; init makes what a box needs."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CHEAP
+
+
+def hotline(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+    environment.update({f"HOTLINE_{k.upper()}": str(v) for k, v in CHEAP.items()})
+    environment.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "hotline.cli", *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("HOTLINE_PORT", "eighty"),
+        ("HOTLINE_DATABASE_URL", "mysql://nope"),
+        ("HOTLINE_REDIS_URL", "http://not-redis"),
+        ("HOTLINE_LANGUAGES", "english!"),
+    ],
+)
+def test_a_malformed_setting_stops_start_up_with_one_line_naming_it(
+    variable: str, value: str, tmp_path: Path
+) -> None:
+    result = hotline("serve", HOTLINE_DATA_DIR=str(tmp_path), **{variable: value})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"hotline: {variable}: expected")
+
+
+def test_the_worker_without_a_redis_url_says_which_setting_is_missing(tmp_path: Path) -> None:
+    result = hotline("worker", HOTLINE_DATA_DIR=str(tmp_path))
+    assert result.returncode == 2
+    assert "HOTLINE_REDIS_URL" in result.stderr
+
+
+def test_init_makes_the_database_encrypted_keys_and_a_first_admin(tmp_path: Path) -> None:
+    result = hotline(
+        "init", HOTLINE_DATA_DIR=str(tmp_path), HOTLINE_KEY_PASSPHRASE="a long passphrase"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "one-time password" in result.stdout
+    with sqlite3.connect(tmp_path / "hotline.db") as db:
+        username, role, password_hash = db.execute(
+            "SELECT username, role, password_hash FROM users"
+        ).fetchone()
+    assert (username, role) == ("admin", "admin")
+    assert password_hash.startswith("$argon2id$")
+    key_files = list((tmp_path / "keys").glob("case-*.key"))
+    assert len(key_files) == 1
+    assert '"kdf": "scrypt"' in key_files[0].read_text()
+    assert stat.S_IMODE(key_files[0].stat().st_mode) == 0o600
+    again = hotline(
+        "init", HOTLINE_DATA_DIR=str(tmp_path), HOTLINE_KEY_PASSPHRASE="a long passphrase"
+    )
+    assert again.returncode == 0
+    assert "one-time password" not in again.stdout  # never a second admin
+
+
+def test_init_without_a_passphrase_refuses_unless_told_the_key_may_be_plain(
+    tmp_path: Path,
+) -> None:
+    refused = hotline("init", HOTLINE_DATA_DIR=str(tmp_path))
+    assert refused.returncode == 2
+    assert "HOTLINE_KEY_PASSPHRASE" in refused.stderr
+    allowed = hotline("init", "--insecure-unencrypted-key", HOTLINE_DATA_DIR=str(tmp_path))
+    assert allowed.returncode == 0, allowed.stderr
+    assert "NOT encrypted" in allowed.stdout
