@@ -34,28 +34,35 @@ def dispatch_job_id(tip_id: UUID) -> str:
     return f"dispatch:{tip_id}"
 
 
+# arq's enqueue_job, for a whole batch in one atomic round trip: a job is added only when
+# neither its job key nor its result key exists (the same rule arq applies).
+_ENQUEUE_MANY = """
+local added = 0
+for i = 5, #ARGV, 2 do
+  local id = ARGV[i]
+  if redis.call('exists', ARGV[1] .. id, ARGV[2] .. id) == 0 then
+    redis.call('psetex', ARGV[1] .. id, tonumber(ARGV[3]), ARGV[i + 1])
+    redis.call('zadd', KEYS[1], tonumber(ARGV[4]), id)
+    added = added + 1
+  end
+end
+return added
+"""
+
+
 async def enqueue_dispatch(redis: ArqRedis, tip_ids: Iterable[UUID]) -> int:
     """Enqueue ``dispatch_tip`` for each tip whose job is not already waiting.
 
-    The same as arq's ``enqueue_job`` per tip, but two round trips for the whole batch
-    instead of one transaction per job: the relay offers hundreds at a time. Returns how
-    many jobs were new.
+    The same as arq's ``enqueue_job`` per tip, but one Lua call for the whole batch
+    instead of a WATCH/MULTI transaction per job: the relay offers hundreds at a time.
+    Returns how many jobs were new.
     """
-    jobs = [(dispatch_job_id(tip_id), str(tip_id)) for tip_id in dict.fromkeys(tip_ids)]
-    if not jobs:
-        return 0
-    async with redis.pipeline(transaction=False) as pipe:
-        for job_id, _tip in jobs:
-            pipe.exists(job_key_prefix + job_id, result_key_prefix + job_id)
-        present = await pipe.execute()
-    fresh = [job for job, found in zip(jobs, present, strict=True) if not found]
-    if not fresh:
-        return 0
     now = timestamp_ms()
-    async with redis.pipeline(transaction=True) as pipe:
-        for job_id, tip in fresh:
-            payload = serialize_job(DISPATCH, (tip,), {}, None, now)
-            pipe.psetex(job_key_prefix + job_id, JOB_EXPIRES_MS, payload)
-            pipe.zadd(default_queue_name, {job_id: now})
-        await pipe.execute()
-    return len(fresh)
+    args: list[str | bytes] = [job_key_prefix, result_key_prefix, str(JOB_EXPIRES_MS), str(now)]
+    for tip_id in dict.fromkeys(tip_ids):
+        args.append(dispatch_job_id(tip_id))
+        args.append(serialize_job(DISPATCH, (str(tip_id),), {}, None, now))
+    if len(args) == 4:
+        return 0
+    script = redis.register_script(_ENQUEUE_MANY)
+    return int(await script(keys=[default_queue_name], args=args))
