@@ -67,7 +67,9 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 30) 
 def run_wrk(url: str, script: Path, connections: int, seconds: int) -> dict[str, float]:
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
@@ -76,8 +78,12 @@ def run_wrk(url: str, script: Path, connections: int, seconds: int) -> dict[str,
         for p in ("50", "99")
         if (m := re.search(rf"\s{p}(\.0+)?%\s+([\d.]+\w+)", out))
     }
-    return {"rps": rps, "p50": latency.get("50", 0), "p99": latency.get("99", 0),
-            "errors": float(non2xx.group(1)) if non2xx else 0.0}
+    return {
+        "rps": rps,
+        "p50": latency.get("50", 0),
+        "p99": latency.get("99", 0),
+        "errors": float(non2xx.group(1)) if non2xx else 0.0,
+    }
 
 
 def _ms(text: str) -> float:
@@ -108,21 +114,41 @@ def main() -> None:
     }
     hotline = [sys.executable, "-m", "hotline.cli"]
     subprocess.run([*hotline, "db", "upgrade"], env=env, check=True, capture_output=True)
-    subprocess.run([*hotline, "keys", "init", "--insecure-unencrypted-key"], env=env,
-                   check=True, capture_output=True)
-    subprocess.run(["redis-cli", "-n", REDIS_URL.rsplit("/", 1)[1], "flushdb"],
-                   capture_output=True, check=False)
+    subprocess.run(
+        [*hotline, "keys", "init", "--insecure-unencrypted-key"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        ["redis-cli", "-n", REDIS_URL.rsplit("/", 1)[1], "flushdb"],
+        capture_output=True,
+        check=False,
+    )
     servers = {
-        "bare": ([sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--port", "8701",
-                  "--no-access-log", "--log-level", "warning"], 8701),
+        "bare": (
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.bare_app:app",
+                "--port",
+                "8701",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            8701,
+        ),
         "hotline": ([*hotline, "serve", "--role", "public", "--port", "8702"], 8702),
     }
     results: dict[tuple[str, int], dict[str, float]] = {}
     procs = {}
     try:
-        for name, (command, port) in servers.items():
-            procs[name] = subprocess.Popen(command, env=env, cwd=ROOT,
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for name, (command, _port) in servers.items():
+            procs[name] = subprocess.Popen(
+                command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
         wait_ready("http://127.0.0.1:8702/healthz", procs["hotline"])
         time.sleep(1)
         for connections in (int(c) for c in args.connections.split(",")):
@@ -140,8 +166,10 @@ def main() -> None:
         stored = conn.execute("SELECT count(*) FROM tips").fetchone()[0]
     print(f"{'server':<8} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-3xx':>8}")
     for (name, connections), r in results.items():
-        print(f"{name:<8} {connections:>5} {r['rps']:>9.0f} {r['p50']:>8.1f} {r['p99']:>8.1f}"
-              f" {r['errors']:>8.0f}")
+        print(
+            f"{name:<8} {connections:>5} {r['rps']:>9.0f} {r['p50']:>8.1f} {r['p99']:>8.1f}"
+            f" {r['errors']:>8.0f}"
+        )
     for connections in sorted({c for _n, c in results}):
         ratio = results[("hotline", connections)]["rps"] / results[("bare", connections)]["rps"]
         print(f"ratio hotline/bare at {connections} connections: {ratio:.2f} (target >= 0.40)")

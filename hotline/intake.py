@@ -80,6 +80,11 @@ class Report:
         parts = (self.what, self.where, self.when, self.who, self.how_many, self.other)
         return "\n".join(part for part in parts if part.strip())
 
+    @classmethod
+    def from_sealed_json(cls, data: bytes) -> Report:
+        fields = json.loads(data.decode("utf-8"))
+        return cls(**{name: str(fields.get(name, "")) for name in REPORT_FIELDS})  # type: ignore[arg-type]
+
     def sealed_json(self) -> bytes:
         fields = {name: getattr(self, name) for name in REPORT_FIELDS}
         return json.dumps(
@@ -104,25 +109,19 @@ def new_reference() -> str:
     return f"{''.join(chars[:5])}-{''.join(chars[5:])}"
 
 
-def triage_columns(text: str, lang: str | None, assess: Assessor) -> dict[str, Any]:
-    """Triage's verdict as clear columns: ids and levels, never the matched words.
+UNASSESSED: dict[str, Any] = {
+    "assessed": False,
+    "urgency": "high",
+    "score": None,
+    "category": None,
+    "minors": None,
+    "indicator_ids": [],
+    "rules_version": None,
+}
 
-    If assessment fails for any reason the tip is still kept, as ``high`` and unassessed.
-    """
-    try:
-        result = assess(text, lang)
-    except Exception:  # noqa: BLE001 - never drop a tip because triage failed
-        metrics.TRIAGE_FAILURES.inc()
-        log.error("triage_failed")
-        return {
-            "assessed": False,
-            "urgency": "high",
-            "score": None,
-            "category": None,
-            "minors": None,
-            "indicator_ids": [],
-            "rules_version": None,
-        }
+
+def assessment_columns(result: triage.Assessment) -> dict[str, Any]:
+    """Triage's verdict as clear columns: ids and levels, never the matched words."""
     return {
         "assessed": True,
         "urgency": result.urgency,
@@ -132,6 +131,18 @@ def triage_columns(text: str, lang: str | None, assess: Assessor) -> dict[str, A
         "indicator_ids": sorted({indicator.rule_id for indicator in result.indicators}),
         "rules_version": result.rules_version,
     }
+
+
+def triage_columns(text: str, lang: str | None, assess: Assessor) -> dict[str, Any]:
+    """Assess and return the clear columns. If assessment fails for any reason the tip
+    is still kept, as ``high`` and unassessed, and the failure is counted."""
+    try:
+        result = assess(text, lang)
+    except Exception:  # noqa: BLE001 - never drop a tip because triage failed
+        metrics.TRIAGE_FAILURES.inc()
+        log.error("triage_failed")
+        return dict(UNASSESSED)
+    return assessment_columns(result)
 
 
 def default_assessor(text: str, lang: str | None) -> triage.Assessment:

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(default=15.0, gt=0)
     sweep_grace_seconds: float = Field(default=10.0, ge=0)
 
+    # Phone numbers written without a country code are read as numbers of this region.
+    phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("key_passphrase", mode="before")

@@ -105,6 +105,17 @@ tip_events = sa.Table(
     sa.Index("ix_tip_events_tip", "tip_id", "kind"),
 )
 
+# Keyed hashes (under the worker-only linkage key) of what tips mention: phone numbers,
+# e-mail addresses, URLs, plates, addresses. Equal hashes link tips; no value is stored.
+tip_entities = sa.Table(
+    "tip_entities",
+    metadata,
+    sa.Column("tip_id", sa.Uuid, sa.ForeignKey("tips.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("digest", sa.LargeBinary(32), primary_key=True),
+    sa.Index("ix_tip_entities_digest", "digest"),
+)
+
 users = sa.Table(
     "users",
     metadata,

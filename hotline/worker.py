@@ -11,7 +11,11 @@ from arq import Retry, cron
 from arq.connections import RedisSettings
 from sqlalchemy.exc import OperationalError
 
+import triage
 from hotline import db, keys, logs, metrics
+from hotline.errors import SealError
+from hotline.intake import Report, assessment_columns
+from hotline.linkage import entity_digests, store_links
 from hotline.queue import enqueue_dispatch
 from hotline.settings import Settings
 from hotline.tables import receipt_handoffs, tip_events, tips
@@ -19,14 +23,45 @@ from hotline.tables import receipt_handoffs, tip_events, tips
 log = logs.get_logger(__name__)
 
 Ctx = dict[str, Any]
+REASSESS_BATCH = 200
+
+
+def _read_tip(ctx: Ctx, tip_id: UUID, body_sealed: bytes) -> str | None:
+    """The tip's text for triage, or None if it does not open (logged, never raised)."""
+    try:
+        body = ctx["opener"].open(body_sealed, tip_id=tip_id, field="body")
+        return Report.from_sealed_json(body).triage_text()
+    except (SealError, ValueError, TypeError) as exc:
+        log.error("tip_unreadable", tip_id=str(tip_id), status=type(exc).__name__)
+        return None
+
+
+def _assess(ctx: Ctx, text: str) -> triage.Assessment | None:
+    try:
+        return triage.assess(text, default_region=ctx["settings"].phone_region)
+    except Exception as exc:  # noqa: BLE001 - a triage bug must not stop dispatch
+        metrics.TRIAGE_FAILURES.inc()
+        log.error("triage_failed", status=type(exc).__name__)
+        return None
 
 
 async def dispatch_tip(ctx: Ctx, tip_id: str) -> None:
-    """Mark a committed tip dispatched, once. Later issues hang paging and linkage here."""
+    """Link the tip's entities and mark it dispatched, once. Paging hangs here later."""
     engine = ctx["engine"]
     tip = UUID(tip_id)
-    now = datetime.now(UTC)
     try:
+        async with engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(tips.c.body_sealed, tips.c.dispatched_at).where(tips.c.id == tip)
+                )
+            ).one_or_none()
+        if row is None or row.dispatched_at is not None:
+            return  # purged, or already dispatched: nothing to do
+        text = _read_tip(ctx, tip, row.body_sealed)
+        assessment = _assess(ctx, text) if text is not None else None
+        digests = entity_digests(ctx["linkage"], assessment.entities) if assessment else set()
+        now = datetime.now(UTC)
         async with engine.begin() as conn:
             claimed = await conn.execute(
                 sa.update(tips)
@@ -34,13 +69,66 @@ async def dispatch_tip(ctx: Ctx, tip_id: str) -> None:
                 .values(dispatched_at=now)
             )
             if claimed.rowcount != 1:
-                return  # already dispatched, or purged: nothing to do
+                return  # another worker won the race
             await conn.execute(sa.insert(tip_events).values(tip_id=tip, kind="dispatched", at=now))
+            await store_links(conn, tip, digests)
     except OperationalError:
         # A locked or briefly unavailable database is transient; anything else is a bug.
         raise Retry(defer=timedelta(seconds=2 * ctx.get("job_try", 1))) from None
     metrics.TIPS_DISPATCHED.inc()
     log.info("tip_dispatched", tip_id=tip_id)
+
+
+async def reassess_open_tips(ctx: Ctx) -> int:
+    """Re-run triage on open tips assessed under other rules (or never assessed)."""
+    version = triage.rules_version()
+    engine = ctx["engine"]
+    done = 0
+    while True:
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(tips.c.id, tips.c.body_sealed, tips.c.minors)
+                    .where(
+                        tips.c.status != "closed",
+                        sa.or_(tips.c.rules_version.is_(None), tips.c.rules_version != version),
+                    )
+                    .limit(REASSESS_BATCH)
+                )
+            ).all()
+        if not rows:
+            break
+        progressed = 0
+        for row in rows:
+            text = _read_tip(ctx, row.id, row.body_sealed)
+            if text is None:
+                continue
+            assessment = _assess(ctx, text)
+            if assessment is None:
+                continue  # triage failed: the tip stays as it was
+            columns = assessment_columns(assessment)
+            if row.minors:
+                columns["minors"] = True  # the reporter said so; rules cannot unsay it
+            digests = entity_digests(ctx["linkage"], assessment.entities)
+            async with engine.begin() as conn:
+                await conn.execute(
+                    sa.update(tips)
+                    .where(tips.c.id == row.id)
+                    .values(**columns, updated_at=datetime.now(UTC))
+                )
+                await conn.execute(
+                    sa.insert(tip_events).values(
+                        tip_id=row.id, kind="reassessed", at=datetime.now(UTC)
+                    )
+                )
+                await store_links(conn, row.id, digests)
+            progressed += 1
+        done += progressed
+        if progressed == 0:
+            break
+    if done:
+        log.info("tips_reassessed", count=done, rules_version=version)
+    return done
 
 
 async def sweep_undispatched(ctx: Ctx) -> int:
@@ -66,16 +154,22 @@ async def purge_expired_handoffs(ctx: Ctx) -> int:
     return int(result.rowcount or 0)
 
 
+async def startup_context(ctx: Ctx, settings: Settings) -> None:
+    """What every job needs: settings, engine, the private keys, the linkage key."""
+    ctx["settings"] = settings
+    ctx["engine"] = db.create_engine(settings)
+    passphrase = settings.key_passphrase.get_secret_value() if settings.key_passphrase else None
+    ctx["opener"] = keys.load_opener(settings.keys_dir, passphrase)
+    ctx["hasher"] = keys.load_hash_key(settings.keys_dir)
+    ctx["linkage"] = keys.load_linkage_key(settings.keys_dir)
+
+
 def worker_settings(settings: Settings, redis: RedisSettings) -> dict[str, Any]:
     """Keyword arguments for :class:`arq.worker.Worker`: the worker's composition root."""
 
     async def startup(ctx: Ctx) -> None:
-        ctx["settings"] = settings
-        ctx["engine"] = db.create_engine(settings)
-        passphrase = settings.key_passphrase.get_secret_value() if settings.key_passphrase else None
-        ctx["opener"] = keys.load_opener(settings.keys_dir, passphrase)
-        ctx["hasher"] = keys.load_hash_key(settings.keys_dir)
-        log.info("worker_started", role="worker")
+        await startup_context(ctx, settings)
+        log.info("worker_started", role="worker", rules_version=triage.rules_version())
 
     async def shutdown(ctx: Ctx) -> None:
         if "engine" in ctx:
@@ -86,6 +180,14 @@ def worker_settings(settings: Settings, redis: RedisSettings) -> dict[str, Any]:
         "cron_jobs": [
             cron(sweep_undispatched, second={0, 30}, run_at_startup=True, unique=True),
             cron(purge_expired_handoffs, minute=set(range(0, 60, 5)), second=0),
+            cron(
+                reassess_open_tips,
+                minute=set(range(0, 60, 10)),
+                second=15,
+                run_at_startup=True,
+                unique=True,
+                timeout=3600,
+            ),
         ],
         "redis_settings": redis,
         "on_startup": startup,
