@@ -4,9 +4,9 @@ Every submission waits until the transaction that holds it is durably committed,
 acknowledged tip survives a crash; many waiting submissions share one fsync. A batch that
 fails is retried one submission at a time, so one bad row never sinks its neighbours.
 
-On SQLite the whole transaction runs in one dedicated thread on a synchronous engine:
-one hand-off from the event loop per batch instead of one per statement (aiosqlite's
-thread hop, ~190 µs, was most of a naive submit). PostgreSQL uses the async engine.
+On SQLite the transaction runs in a writer child process (:mod:`hotline.writer`), so
+the database work uses the second core instead of competing for the web process's GIL.
+PostgreSQL uses the async engine: its server's processes are that second core already.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -23,10 +22,13 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotline import db, logs
+from hotline import logs
 from hotline.errors import ConflictError, StorageUnavailableError
+from hotline.writer import WriteConflictError, WriterProcess, WriteUnavailableError
 
 log = logs.get_logger(__name__)
+
+_FAILURES = (IntegrityError, OperationalError, WriteConflictError, WriteUnavailableError)
 
 
 @dataclass
@@ -55,11 +57,9 @@ class GroupCommitter:
         self._on_commit = on_commit
         self._queue: asyncio.Queue[Write] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self._sync_engine: sa.Engine | None = None
-        self._thread: ThreadPoolExecutor | None = None
-        if engine.dialect.name == "sqlite":
-            self._sync_engine = db.create_sync_sqlite_engine(engine.url)
-            self._thread = ThreadPoolExecutor(1, thread_name_prefix="hotline-commit")
+        self.batches = 0  # transactions committed, and writes in them: their ratio is
+        self.writes = 0  # the mean batch size
+        self._writer = WriterProcess(engine.url) if engine.dialect.name == "sqlite" else None
 
     async def start(self) -> None:
         if self._task is None:
@@ -74,11 +74,8 @@ class GroupCommitter:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
-        if self._thread is not None:
-            self._thread.shutdown(wait=True)
-            self._thread = ThreadPoolExecutor(1, thread_name_prefix="hotline-commit")
-        if self._sync_engine is not None:
-            self._sync_engine.dispose()
+        if self._writer is not None:
+            await self._writer.close()
 
     async def write(self, write: Write) -> None:
         """Queue ``write`` and return once it is durably committed (or raise)."""
@@ -92,6 +89,9 @@ class GroupCommitter:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            # Let the requests that are already running reach the queue: a batch of one
+            # followed by a batch of fifteen costs two fsyncs where one would do.
+            await asyncio.sleep(0)
             while len(batch) < self._batch_max and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
@@ -103,14 +103,14 @@ class GroupCommitter:
     async def _commit_batch(self, batch: list[Write]) -> None:
         try:
             await self._transaction(batch)
-        except (IntegrityError, OperationalError) as exc:
+        except _FAILURES as exc:
             if len(batch) == 1:
                 _fail(batch[0], exc)
                 return
             for write in batch:  # isolate the one that failed
                 try:
                     await self._transaction([write])
-                except (IntegrityError, OperationalError) as single_exc:
+                except _FAILURES as single_exc:
                     _fail(write, single_exc)
                 else:
                     self._succeed([write])
@@ -127,21 +127,16 @@ class GroupCommitter:
 
     async def _transaction(self, batch: list[Write]) -> None:
         by_table = _rows_by_table(batch)
-        if self._sync_engine is not None and self._thread is not None:
-            engine = self._sync_engine
-
-            def commit() -> None:
-                with engine.begin() as conn:
-                    for table, rows in by_table.items():
-                        conn.execute(table.insert(), rows)
-
-            await asyncio.get_running_loop().run_in_executor(self._thread, commit)
+        if self._writer is not None:
+            await self._writer.commit([(table.name, rows) for table, rows in by_table.items()])
             return
         async with self._engine.begin() as conn:
             for table, rows in by_table.items():
                 await conn.execute(table.insert(), rows)
 
     def _succeed(self, batch: list[Write]) -> None:
+        self.batches += 1
+        self.writes += len(batch)
         ids: list[UUID] = []
         for write in batch:
             ids.extend(write.tip_ids)
@@ -162,7 +157,7 @@ def _rows_by_table(batch: list[Write]) -> dict[sa.Table, list[dict[str, Any]]]:
 def _fail(write: Write, exc: Exception) -> None:
     if write.done.done():
         return
-    if isinstance(exc, IntegrityError):
+    if isinstance(exc, IntegrityError | WriteConflictError):
         write.done.set_exception(ConflictError("a generated identifier collided"))
     else:
         log.error("intake_commit_failed", status=type(exc).__name__)
