@@ -85,3 +85,30 @@ def test_init_without_a_passphrase_refuses_unless_told_the_key_may_be_plain(
     allowed = hotline("init", "--insecure-unencrypted-key", HOTLINE_DATA_DIR=str(tmp_path))
     assert allowed.returncode == 0, allowed.stderr
     assert "NOT encrypted" in allowed.stdout
+
+
+def test_triage_explain_prints_the_assessment_a_dispatcher_reads(tmp_path: Path) -> None:
+    result = hotline(
+        "triage",
+        "explain",
+        "They took my passport and lock us in at night, help us now",
+        HOTLINE_DATA_DIR=str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("CRITICAL")
+    assert "rules " in result.stdout
+
+
+def test_triage_eval_prints_a_confusion_matrix_with_precision_and_recall(tmp_path: Path) -> None:
+    corpus = tmp_path / "tips.jsonl"
+    corpus.write_text(
+        '{"text": "they locked the girl in room 4 tonight, she is 15", "urgency": "critical",'
+        ' "category": "sex_trafficking", "lang": "en", "minors": true, "noise": false}\n'
+        '{"text": "lol test", "urgency": "low", "category": "other", "lang": "en",'
+        ' "minors": false, "noise": true}\n'
+    )
+    result = hotline("triage", "eval", str(corpus), HOTLINE_DATA_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "precision" in result.stdout
+    assert "recall" in result.stdout
+    assert "critical" in result.stdout
