@@ -284,26 +284,14 @@ async def followup_add(request: Request) -> Response:
         return opened
     tip_id, code = opened
     text = form.get("text", "")
+    error = ""
     if not text:
+        error = _("Please write something to add.")
+    elif len(text) > MESSAGE_LIMIT:
+        error = _("This field is too long.")
+    if error:
         return await _followup_view(
-            request,
-            lang,
-            tip_id,
-            code,
-            added=False,
-            errors=[_("Please write something to add.")],
-            status_code=400,
-        )
-    if len(text) > MESSAGE_LIMIT:
-        return await _followup_view(
-            request,
-            lang,
-            tip_id,
-            code,
-            added=False,
-            errors=[_("This field is too long.")],
-            status_code=400,
-            text=text,
+            request, lang, tip_id, code, added=False, errors=[error], status_code=400, text=text
         )
     await s.followup.add(tip_id, text)
     return await _followup_view(request, lang, tip_id, code, added=True, errors=[])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,55 +10,26 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from hotline.embedded import redis_binary
 from hotline.settings import Settings
 from hotline.tables import tip_events, tips
 from tests.conftest import free_port, make_settings
 from tests.helpers import submit
+from tests.server import PrivateRedis
 from web.app import create_app
 
 
 @pytest.fixture
-def redis_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def start_redis(redis_port: int, tmp_path: Path) -> Iterator[object]:
-    processes: list[subprocess.Popen[bytes]] = []
-
-    def start() -> None:
-        processes.append(
-            subprocess.Popen(
-                [
-                    redis_binary(),
-                    "--port",
-                    str(redis_port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(tmp_path),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-
-    yield start
-    for process in processes:
-        process.terminate()
-        process.wait(timeout=10)
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(free_port(), tmp_path)
+    yield server
+    server.stop()
 
 
 async def test_with_redis_down_reporters_get_receipts_and_each_tip_is_dispatched_once_after(
-    data_dir: Path, redis_port: int, start_redis: object, make_worker: object
+    data_dir: Path, private_redis: PrivateRedis
 ) -> None:
     settings: Settings = make_settings(
-        data_dir, redis_url=f"redis://127.0.0.1:{redis_port}/0", key_passphrase="test passphrase"
+        data_dir, redis_url=private_redis.url, key_passphrase="test passphrase"
     )
     app = create_app(settings, role="all")
     async with app.router.lifespan_context(app):
@@ -74,7 +44,7 @@ async def test_with_redis_down_reporters_get_receipts_and_each_tip_is_dispatched
         relay = app.state.relay
         assert relay.enqueued == 0
 
-        start_redis()  # type: ignore[operator]
+        private_redis.start()
         relay.offer([])  # nudge; the relay also retries on its own backoff
         deadline = loop.time() + 30
         while relay.enqueued < 8:

@@ -4,49 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import subprocess
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from hotline.embedded import redis_binary
 from tests.conftest import free_port, make_settings
-from tests.server import ServerProcess
+from tests.server import PrivateRedis, ServerProcess
 from web.app import create_app
 
 pytestmark = pytest.mark.slow
-
-
-def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [
-            redis_binary(),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            import socket
-
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("redis did not start")
 
 
 def undispatched(data_dir: Path) -> int:
@@ -81,23 +49,21 @@ def wait_all_dispatched(data_dir: Path, worker: ServerProcess, timeout: float = 
 def test_the_worker_reconnects_after_redis_restarts_and_dispatches_new_tips(
     data_dir: Path, tmp_path: Path
 ) -> None:
-    port = free_port()
-    redis_url = f"redis://127.0.0.1:{port}/0"
-    redis = start_redis(port, tmp_path)
+    redis = PrivateRedis(free_port(), tmp_path)
+    redis.start()
+    redis_url = redis.url
     worker = ServerProcess(data_dir, 0, "worker", HOTLINE_REDIS_URL=redis_url)
     try:
         asyncio.run(submit_tips(data_dir, redis_url, 3))
         wait_all_dispatched(data_dir, worker)
-        redis.terminate()
-        redis.wait(timeout=10)
+        redis.stop()
         time.sleep(2)  # the worker notices Redis is gone
-        redis = start_redis(port, tmp_path)
+        redis.start()
         asyncio.run(submit_tips(data_dir, redis_url, 3))
         wait_all_dispatched(data_dir, worker)
         assert worker.process.poll() is None, "the worker kept running"
     finally:
         worker.stop()
-        redis.terminate()
-        redis.wait(timeout=10)
+        redis.stop()
     assert "worker_redis_lost" in worker.output()
     assert "Traceback" not in worker.output()
