@@ -153,3 +153,20 @@ async def test_a_reply_sealed_to_the_reporter_key_is_shown_on_the_follow_up_page
     )
     page = await client.post("/followup", data={"receipt": receipt})
     assert "We have passed this to a partner." in page.text
+
+
+async def test_an_empty_or_overlong_addition_is_refused_and_the_text_kept(
+    client: httpx.AsyncClient, app: HotlineApp
+) -> None:
+    receipt = await submit_and_read_receipt(client, "Men sleep in the restaurant basement.")
+    empty = await client.post("/followup/add", data={"receipt": receipt, "text": "  "})
+    assert empty.status_code == 400
+    overlong = "b" * 3001
+    refused = await client.post("/followup/add", data={"receipt": receipt, "text": overlong})
+    assert refused.status_code == 400
+    assert overlong in refused.text
+    async with app.state.engine.connect() as conn:
+        count = (
+            await conn.execute(sa.select(sa.func.count()).select_from(tip_messages))
+        ).scalar_one()
+    assert count == 0
