@@ -97,8 +97,9 @@ async def make_worker(settings: Settings) -> AsyncIterator[Any]:
     """A factory of burst-mode arq workers on the real Redis (as arq's own tests do)."""
     made: list[Worker] = []
 
-    def factory(**overrides: Any) -> Worker:
-        options = worker_settings(settings, redis_settings(settings.redis_url))
+    def factory(for_settings: Settings | None = None, **overrides: Any) -> Worker:
+        chosen = for_settings or settings
+        options = worker_settings(chosen, redis_settings(chosen.redis_url))
         options.update(burst=True, handle_signals=False, poll_delay=0.01, **overrides)
         options.pop("cron_jobs", None)
         worker = Worker(**options)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,7 +27,7 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
 
 
 async def test_with_redis_down_reporters_get_receipts_and_each_tip_is_dispatched_once_after(
-    data_dir: Path, private_redis: PrivateRedis
+    data_dir: Path, private_redis: PrivateRedis, make_worker: Any
 ) -> None:
     settings: Settings = make_settings(
         data_dir, redis_url=private_redis.url, key_passphrase="test passphrase"
@@ -56,19 +57,8 @@ async def test_with_redis_down_reporters_get_receipts_and_each_tip_is_dispatched
         relay.offer(ids)
         await asyncio.sleep(0.3)
 
-        worker_settings_url = settings.redis_url
-        from arq.worker import Worker
-
-        from hotline.queue import redis_settings
-        from hotline.worker import worker_settings
-
         for _round in range(2):  # a second worker run finds nothing to do twice
-            options = worker_settings(settings, redis_settings(worker_settings_url))
-            options.update(burst=True, handle_signals=False, poll_delay=0.01)
-            options.pop("cron_jobs")
-            worker = Worker(**options)
-            await worker.main()
-            await worker.close()
+            await make_worker(settings).main()
         async with app.state.engine.connect() as conn:
             dispatched = (
                 await conn.execute(

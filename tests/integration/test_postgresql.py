@@ -1,0 +1,84 @@
+"""The same intake on PostgreSQL through asyncpg: migrations, a report, its dispatch."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from hotline import db
+from hotline.settings import Settings
+from hotline.tables import tip_events, tips
+from tests.conftest import make_settings
+from tests.helpers import submit_and_read_receipt
+from web.app import create_app
+
+ADMIN_DSN = os.environ.get("HOTLINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    name = f"hotline_test_{secrets.token_hex(4)}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(ADMIN_DSN)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    base = ADMIN_DSN.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    asyncio.run(admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def pg_settings(data_dir: Path, pg_database: str) -> Settings:
+    settings = make_settings(data_dir, database_url=pg_database, key_passphrase="test passphrase")
+    db.upgrade(settings)
+    return settings
+
+
+@pytest.fixture
+async def pg_app(pg_settings: Settings, redis: Any) -> AsyncIterator[Any]:
+    app = create_app(pg_settings, role="all")
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+async def test_a_report_round_trips_and_is_dispatched_once_on_postgresql(
+    pg_app: Any, pg_settings: Settings, make_worker: Any
+) -> None:
+    assert pg_app.state.engine.dialect.name == "postgresql"
+    transport = httpx.ASGITransport(app=pg_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        receipt = await submit_and_read_receipt(client, "They keep our passports at the farm")
+        follow = await client.post("/followup", data={"receipt": receipt})
+        assert 'name="text"' in follow.text
+        added = await client.post("/followup/add", data={"receipt": receipt, "text": "more"})
+        assert added.status_code == 200
+    deadline = asyncio.get_running_loop().time() + 10
+    while pg_app.state.relay.enqueued < 1:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    await make_worker(pg_settings).main()
+    async with pg_app.state.engine.connect() as conn:
+        row = (await conn.execute(sa.select(tips))).one()
+        events = (
+            await conn.execute(
+                sa.select(sa.func.count())
+                .select_from(tip_events)
+                .where(tip_events.c.kind == "dispatched")
+            )
+        ).scalar_one()
+    assert row.dispatched_at is not None
+    assert events == 1
