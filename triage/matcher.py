@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
 import ahocorasick
 
-from triage.normalise import NUMBER_CLASSES, SEP, Normaliser, Text
+from triage.normalise import NUMBER_CLASSES, SEP, Normaliser
 from triage.rules import Rule, RuleError, RuleSet, iter_phrases
+
+# What a key's rule does with a hit, decided once at load so a hit costs a tuple unpacking.
+PLAIN, NEGATION, INERT, PAST, SENSE, COUNTER = range(6)
+_ROLES = {"negation": NEGATION, "past": PAST, "sense": SENSE, "counter": COUNTER}
+
+# One key found in a text: (rule index, language, first canonical character of the first
+# token, one past the last canonical character of the last token, and the (start, end) of the
+# words in the original). A plain tuple: a tip has dozens of hits, and a named tuple costs a
+# Python-level call for each.
+Hit = tuple[int, str, int, int, tuple[int, int]]
 
 
 class Key(NamedTuple):
@@ -16,17 +27,9 @@ class Key(NamedTuple):
 
     rule: int  # index into RuleSet.rules
     lang: str
-    length: int  # characters, including the space on each side
+    span: int  # from the key's last character (its trailing space) back to its first token
     ends_in_number: bool  # an age: dropped when a quantity word follows ("15 minutes")
-
-
-class Hit(NamedTuple):
-    """One key found in a text, as canonical character positions."""
-
-    rule: int
-    lang: str
-    start: int  # first canonical character of the first token
-    end: int  # one past the last canonical character of the last token
+    role: int  # PLAIN, NEGATION, INERT, PAST, SENSE or COUNTER
 
 
 @dataclass(slots=True)
@@ -36,18 +39,17 @@ class Matcher:
     automaton: Any
     size: int
 
-    def find(self, text: Text, quantities: frozenset[str]) -> list[Hit]:
-        """Leftmost-longest hits; a number that counts something is not an age or a room."""
+    def scan(self, canonical: str) -> Iterator[tuple[int, Key]]:
+        """(last character, key) for each leftmost-longest match, in order of position."""
         if not self.size:
-            return []
-        hits: list[Hit] = []
-        append = hits.append
-        for last_char, key in self.automaton.iter_long(text.canonical):
-            info = cast(Key, key)
-            if info.ends_in_number and text.next_token(last_char) in quantities:
-                continue
-            append(Hit(info.rule, info.lang, last_char - info.length + 2, last_char))
-        return hits
+            return iter(())
+        return cast(Iterator[tuple[int, Key]], self.automaton.iter_long(canonical))
+
+
+def role_of(rule: Rule) -> int:
+    """How a rule's hits are read: an indicator, or a cue that changes how others are read."""
+    role = _ROLES.get(rule.family, PLAIN)
+    return INERT if role == NEGATION and "inert" in rule.tags else role
 
 
 def compile_matcher(rules: RuleSet, normaliser: Normaliser) -> Matcher:
@@ -57,6 +59,7 @@ def compile_matcher(rules: RuleSet, normaliser: Normaliser) -> Matcher:
     keys: dict[str, tuple[Key, Rule, bool]] = {}
     for index, rule in enumerate(rules.rules):
         is_age = rule.entity == "age" or "minor" in rule.tags
+        role = role_of(rule)
         for lang, phrase in iter_phrases(rule):
             expanded = normaliser.phrase_keys(phrase)
             if not expanded:
@@ -65,7 +68,8 @@ def compile_matcher(rules: RuleSet, normaliser: Normaliser) -> Matcher:
                 )
             literal = "(" not in phrase
             for key in expanded:
-                info = Key(index, lang, len(key), is_age and key.split()[-1] in NUMBER_CLASSES)
+                number = is_age and key.split()[-1] in NUMBER_CLASSES
+                info = Key(index, lang, len(key) - 2, number, role)
                 previous = keys.get(key)
                 if previous is None or (literal and not previous[2]):
                     keys[key] = (info, rule, literal)  # a literal phrase beats a pattern
@@ -83,4 +87,4 @@ def compile_matcher(rules: RuleSet, normaliser: Normaliser) -> Matcher:
     return Matcher(automaton, len(keys))
 
 
-__all__ = ["SEP", "Hit", "Key", "Matcher", "compile_matcher"]
+__all__ = ["SEP", "Hit", "Key", "Matcher", "compile_matcher", "role_of"]

@@ -42,32 +42,30 @@ def decide(
 ) -> Verdict:
     """Urgency, score, category and minors for the rules that fired (indices into rules)."""
     fired = sorted(fired)
-    chosen = [rules.rules[i] for i in fired]
-    present = [rules.rules[i] for i in fired if i not in past]
+    by_index = rules.rules
+    chosen = [by_index[i] for i in fired]
+    present = [by_index[i] for i in fired if i not in past] if past else chosen
     settings = rules.thresholds
     notes: list[str] = []
 
-    score = sum(rule.weight for rule in chosen)
-    means = [r for r in chosen if r.family == "means"]
-    purposes = [r for r in chosen if r.family == "purpose" or "purpose" in r.tags]
+    score, means, purposes, noise, question, substance = _tally(chosen)
     if means and purposes:
         score += settings.amp_bonus
         notes.append(f"means and purpose both present (+{settings.amp_bonus:g})")
 
     tags: set[str] = set(derived)
+    exploitation = False
     for rule in present:
         tags |= rule.tags
-    if any(e.kind in _PLACE_ENTITIES for e in entities):
+        exploitation = exploitation or rule.family in _EXPLOITATION
+    if any(entity.kind in _PLACE_ENTITIES for entity in entities):
         tags.add("place")
     minors = "minor" in tags
     joke = "joke" in tags
-    noise = any(r.family == "noise" for r in chosen)
-    question = any(r.family == "question" for r in chosen) or "question" in tags
-    exploitation = any(r.family in _EXPLOITATION for r in present) or "youth" in tags
+    question = question or "question" in tags
+    exploitation = exploitation or "youth" in tags
 
-    overrides = tuple(
-        o.id for o in rules.overrides if any(all(g & tags for g in alt) for alt in o.when)
-    )
+    overrides = tuple(o.id for o in rules.overrides if _holds(o.when, tags))
     if overrides and joke:
         notes.append(f"overrides {', '.join(overrides)} ignored: the tip reads as a joke")
         overrides = ()
@@ -83,7 +81,7 @@ def decide(
             level = _cap(level, "low", "a question, not a report", notes)
         if noise and not (means or purposes or minors):
             level = _cap(level, "low", "noise", notes)
-        if not any(r.family in _SUBSTANCE for r in chosen) and "youth" not in tags:
+        if not substance and "youth" not in tags:
             level = _cap(level, "low", "no exploitation indicator", notes)
         if words < 3:
             level = _cap(level, "low", "fewer than three words", notes)
@@ -92,6 +90,36 @@ def decide(
     if level == "low" and not overrides and (noise or question or not (means or purposes)):
         category = "other"
     return Verdict(level, round(score, 2), category, minors, overrides, tuple(notes))
+
+
+def _tally(chosen: list[Rule]) -> tuple[float, list[Rule], list[Rule], bool, bool, bool]:
+    """Score, means, purposes, and whether noise, a question or any substance fired."""
+    score: float = 0  # an int when nothing fired, as sum() gave
+    means: list[Rule] = []
+    purposes: list[Rule] = []
+    noise = question = substance = False
+    for rule in chosen:
+        score += rule.weight
+        family = rule.family
+        if family == "means":
+            means.append(rule)
+        if family == "purpose" or "purpose" in rule.tags:
+            purposes.append(rule)
+        noise = noise or family == "noise"
+        question = question or family == "question"
+        substance = substance or family in _SUBSTANCE
+    return score, means, purposes, noise, question, substance
+
+
+def _holds(when: tuple[tuple[frozenset[str], ...], ...], tags: set[str]) -> bool:
+    """Any alternative whose every group shares a tag with the tags that fired."""
+    for alternative in when:
+        for group in alternative:
+            if tags.isdisjoint(group):
+                break
+        else:
+            return True
+    return False
 
 
 def _by_score(score: float, high: float, medium: float) -> str:
