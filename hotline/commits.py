@@ -22,22 +22,29 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hotline import logs
+from hotline import logs, metrics
 from hotline.errors import ConflictError, StorageUnavailableError
-from hotline.writer import WriteConflictError, WriterProcess, WriteUnavailableError
+from hotline.verdict import Assessor, TriageRequest, complete_tip_row, default_assessor
+from hotline.writer import Outcome, WriteConflictError, WriterProcess, WriteUnavailableError
 
 log = logs.get_logger(__name__)
 
+IN_FLIGHT = 2
 _FAILURES = (IntegrityError, OperationalError, WriteConflictError, WriteUnavailableError)
 
 
 @dataclass
 class Write:
-    """Rows to insert together, in table order (parents first), for one submission."""
+    """Rows to insert together, in table order (parents first), for one submission.
+
+    With ``triage``, the row of table ``tips`` gets triage's verdict just before it is
+    written, and ``done`` resolves to the tip's urgency.
+    """
 
     rows: Sequence[tuple[sa.Table, dict[str, Any]]]
     tip_ids: Sequence[UUID] = ()
-    done: asyncio.Future[None] = field(
+    triage: TriageRequest | None = None
+    done: asyncio.Future[str | None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
@@ -51,8 +58,12 @@ class GroupCommitter:
         *,
         batch_max: int,
         on_commit: Callable[[Sequence[UUID]], None] = lambda _ids: None,
+        assess: Assessor = default_assessor,
     ) -> None:
+        """``assess`` serves where triage runs in this process (PostgreSQL); the SQLite
+        writer process always uses the shipped rules."""
         self._engine = engine
+        self._assess = assess
         self._batch_max = batch_max
         self._on_commit = on_commit
         self._queue: asyncio.Queue[Write] = asyncio.Queue()
@@ -63,6 +74,8 @@ class GroupCommitter:
 
     async def start(self) -> None:
         if self._task is None:
+            if self._writer is not None:
+                await self._writer.start()
             self._task = asyncio.create_task(self._run(), name="hotline-group-commit")
 
     async def stop(self) -> None:
@@ -77,43 +90,55 @@ class GroupCommitter:
         if self._writer is not None:
             await self._writer.close()
 
-    async def write(self, write: Write) -> None:
-        """Queue ``write`` and return once it is durably committed (or raise)."""
+    async def write(self, write: Write) -> str | None:
+        """Queue ``write``; return once it is durably committed (or raise), with the
+        tip's urgency when the write asked for triage."""
         if self._task is None or self._task.done():
             raise StorageUnavailableError("the intake writer is not running")
         self._queue.put_nowait(write)
         # A reporter who disconnects cancels the wait, not the write: the writer skips
         # futures that are already done.
-        await write.done
+        return await write.done
 
     async def _run(self) -> None:
+        # Two batches in flight: the next is gathered and sent while the last commits,
+        # so the web process and the writer process work at the same time.
+        in_flight = asyncio.Semaphore(IN_FLIGHT)
+        running: set[asyncio.Task[None]] = set()
         while True:
             batch = [await self._queue.get()]
             # Let the requests that are already running reach the queue: a batch of one
             # followed by a batch of fifteen costs two fsyncs where one would do.
             await asyncio.sleep(0)
+            await in_flight.acquire()
             while len(batch) < self._batch_max and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            try:
-                await self._commit_batch(batch)
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
+            task = asyncio.create_task(self._commit_and_release(batch, in_flight))
+            running.add(task)
+            task.add_done_callback(running.discard)
+
+    async def _commit_and_release(self, batch: list[Write], in_flight: asyncio.Semaphore) -> None:
+        try:
+            await self._commit_batch(batch)
+        finally:
+            in_flight.release()
+            for _ in batch:
+                self._queue.task_done()
 
     async def _commit_batch(self, batch: list[Write]) -> None:
         try:
-            await self._transaction(batch)
+            outcomes = await self._transaction(batch)
         except _FAILURES as exc:
             if len(batch) == 1:
                 _fail(batch[0], exc)
                 return
             for write in batch:  # isolate the one that failed
                 try:
-                    await self._transaction([write])
+                    single = await self._transaction([write])
                 except _FAILURES as single_exc:
                     _fail(write, single_exc)
                 else:
-                    self._succeed([write])
+                    self._succeed([write], single)
             return
         except Exception as exc:  # noqa: BLE001 - any other failure must reach every waiter
             log.error("intake_commit_failed", status=type(exc).__name__)
@@ -123,27 +148,42 @@ class GroupCommitter:
                         StorageUnavailableError("the database could not take the write")
                     )
             return
-        self._succeed(batch)
+        self._succeed(batch, outcomes)
 
-    async def _transaction(self, batch: list[Write]) -> None:
-        by_table = _rows_by_table(batch)
+    async def _transaction(self, batch: list[Write]) -> list[Outcome]:
         if self._writer is not None:
-            await self._writer.commit([(table.name, rows) for table, rows in by_table.items()])
-            return
+            return await self._writer.commit(
+                [([(table.name, row) for table, row in w.rows], w.triage) for w in batch]
+            )
+        outcomes: list[Outcome] = []
+        for write in batch:
+            tip_row = _tip_row(write)
+            if write.triage is not None and tip_row is not None:
+                outcomes.append(complete_tip_row(tip_row, write.triage, self._assess))
+            else:
+                outcomes.append((None, False))
         async with self._engine.begin() as conn:
-            for table, rows in by_table.items():
+            for table, rows in _rows_by_table(batch).items():
                 await conn.execute(table.insert(), rows)
+        return outcomes
 
-    def _succeed(self, batch: list[Write]) -> None:
+    def _succeed(self, batch: list[Write], outcomes: list[Outcome]) -> None:
         self.batches += 1
         self.writes += len(batch)
         ids: list[UUID] = []
-        for write in batch:
+        for write, (urgency, triage_failed) in zip(batch, outcomes, strict=True):
+            if triage_failed:
+                metrics.TRIAGE_FAILURES.inc()
+                log.error("triage_failed", tip_ids=[str(tip) for tip in write.tip_ids])
             ids.extend(write.tip_ids)
             if not write.done.done():
-                write.done.set_result(None)
+                write.done.set_result(urgency)
         if ids:
             self._on_commit(ids)
+
+
+def _tip_row(write: Write) -> dict[str, Any] | None:
+    return next((row for table, row in write.rows if table.name == "tips"), None)
 
 
 def _rows_by_table(batch: list[Write]) -> dict[sa.Table, list[dict[str, Any]]]:

@@ -10,10 +10,9 @@ import json
 import secrets
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Literal
 
 from hotline import logs, metrics
 from hotline.commits import GroupCommitter, Write
@@ -29,15 +28,12 @@ from hotline.receipts import (
 )
 from hotline.seal import Sealer
 from hotline.tables import receipt_handoffs, tips
-
-if TYPE_CHECKING:
-    import triage
+from hotline.verdict import TriageRequest
 
 log = logs.get_logger(__name__)
 
 Channel = Literal["web", "sms"]
 Minors = Literal["yes", "no", "unknown", ""]
-Assessor = Callable[[str, str | None], "triage.Assessment"]
 
 # Bounds for every field of the web form, in characters.
 FIELD_LIMITS: dict[str, int] = {
@@ -109,79 +105,32 @@ def new_reference() -> str:
     return f"{''.join(chars[:5])}-{''.join(chars[5:])}"
 
 
-UNASSESSED: dict[str, Any] = {
-    "assessed": False,
-    "urgency": "high",
-    "score": None,
-    "category": None,
-    "minors": None,
-    "indicator_ids": [],
-    "rules_version": None,
-}
-
-
-def assessment_columns(result: triage.Assessment) -> dict[str, Any]:
-    """Triage's verdict as clear columns: ids and levels, never the matched words."""
-    return {
-        "assessed": True,
-        "urgency": result.urgency,
-        "score": float(result.score),
-        "category": result.category,
-        "minors": bool(result.minors),
-        "indicator_ids": sorted({indicator.rule_id for indicator in result.indicators}),
-        "rules_version": result.rules_version,
-    }
-
-
-def triage_columns(text: str, lang: str | None, assess: Assessor) -> dict[str, Any]:
-    """Assess and return the clear columns. If assessment fails for any reason the tip
-    is still kept, as ``high`` and unassessed, and the failure is counted."""
-    try:
-        result = assess(text, lang)
-    except Exception:  # noqa: BLE001 - never drop a tip because triage failed
-        metrics.TRIAGE_FAILURES.inc()
-        log.error("triage_failed")
-        return dict(UNASSESSED)
-    return assessment_columns(result)
-
-
-def default_assessor(text: str, lang: str | None) -> triage.Assessment:
-    import triage
-
-    return triage.assess(text, lang)
-
-
 class Intake:
     """Turns reports into committed, sealed tips."""
 
-    def __init__(
-        self,
-        *,
-        sealer: Sealer,
-        hasher: KeyedHash,
-        committer: GroupCommitter,
-        assess: Assessor = default_assessor,
-    ) -> None:
+    def __init__(self, *, sealer: Sealer, hasher: KeyedHash, committer: GroupCommitter) -> None:
         self._sealer = sealer
         self._hasher = hasher
         self._committer = committer
-        self._assess = assess
 
     async def submit_web(self, report: Report, *, lang: str) -> WebSubmission:
-        """Commit a web report; the receipt waits under a one-time handoff token."""
+        """Triage, seal and commit a web report; the receipt waits under a one-time token.
+
+        Triage runs where the commit runs (the SQLite writer process, or here for
+        PostgreSQL), on the plaintext in memory, just before the row is written.
+        """
         started = time.perf_counter()
-        columns = triage_columns(report.triage_text(), None, self._assess)
-        if report.minors == "yes":
-            columns["minors"] = True
+        triage_request = TriageRequest(report.triage_text(), report.minors == "yes")
         body = report.sealed_json()
         for attempt in range(3):
             tip_id = uuid.uuid4()
             receipt = new_receipt()
             token = new_handoff_token()
             now = datetime.now(UTC)
+            reference = new_reference()
             tip_row = {
                 "id": tip_id,
-                "reference": new_reference(),
+                "reference": reference,
                 "channel": "web",
                 "lang": lang,
                 "created_at": now,
@@ -190,7 +139,6 @@ class Intake:
                 "body_sealed": self._sealer.seal(body, tip_id=tip_id, field="body"),
                 "receipt_hash": receipt_hash(self._hasher, receipt),
                 "reporter_salt": secrets.token_bytes(SALT_BYTES),
-                **columns,
             }
             handoff_row = {
                 "token_hash": handoff_token_hash(token),
@@ -199,15 +147,17 @@ class Intake:
                 "expires_at": now + HANDOFF_TTL,
             }
             write = Write(
-                rows=((tips, tip_row), (receipt_handoffs, handoff_row)), tip_ids=(tip_id,)
+                rows=((tips, tip_row), (receipt_handoffs, handoff_row)),
+                tip_ids=(tip_id,),
+                triage=triage_request,
             )
             try:
-                await self._committer.write(write)
+                urgency = await self._committer.write(write)
             except ConflictError:
                 log.warning("intake_id_collision", attempt=attempt)
                 continue
             metrics.WEB_TIPS_SUBMITTED.inc()
             metrics.SUBMIT_SECONDS.observe(time.perf_counter() - started)
-            log.info("tip_submitted", tip_id=str(tip_id), channel="web", urgency=columns["urgency"])
-            return WebSubmission(tip_id, tip_row["reference"], token)
+            log.info("tip_submitted", tip_id=str(tip_id), channel="web", urgency=urgency)
+            return WebSubmission(tip_id, reference, token)
         raise ConflictError("could not allocate identifiers for a tip")

@@ -14,11 +14,12 @@ from sqlalchemy.exc import OperationalError
 import triage
 from hotline import db, keys, logs, metrics
 from hotline.errors import SealError
-from hotline.intake import Report, assessment_columns
+from hotline.intake import Report
 from hotline.linkage import entity_digests, store_links
 from hotline.queue import enqueue_dispatch
 from hotline.settings import Settings
 from hotline.tables import receipt_handoffs, tip_events, tips
+from hotline.verdict import assessment_columns
 
 log = logs.get_logger(__name__)
 

@@ -11,8 +11,12 @@ durable. docs/intake.md has the measurements that led here.
 Frames on the pipe are a 4-byte big-endian length and a pickle; both ends are this
 module, and nothing else can write to the pipe.
 
-    request:  [(table name, [row, ...]), ...]      one transaction, parents first
-    answer:   None | "conflict" | "unavailable"
+    request:  [([(table name, row), ...], triage request | None), ...]   one per write
+    answer:   [(urgency | None, triage failed), ...] | "conflict" | "unavailable"
+
+The child also runs triage, on the plaintext of each tip just before its row is
+written: it is the larger part of a submission's work, and it is done here on the
+second core instead of in the web process.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ log = logs.get_logger(__name__)
 
 _LENGTH = struct.Struct(">I")
 
-Batch = list[tuple[str, list[dict[str, Any]]]]
+Batch = list[tuple[list[tuple[str, dict[str, Any]]], Any]]
+Outcome = tuple[str | None, bool]
 
 
 class WriteConflictError(HotlineError):
@@ -65,16 +70,27 @@ def serve(url: str, stdin: BinaryIO, stdout: BinaryIO) -> None:
     """The child's loop: one transaction per request, until the parent closes the pipe."""
     from hotline import db  # the parent imports this module too; keep that light
     from hotline.tables import metadata
+    from hotline.verdict import complete_tip_row, default_assessor
 
     engine = db.create_sync_sqlite_engine(sa.make_url(url))
     tables = metadata.tables
+    default_assessor("", None)  # load the rules now, not on the first reporter's time
     try:
         while (batch := _read_frame(stdin)) is not None:
-            answer: str | None = None
+            outcomes: list[Outcome] = []
+            by_table: dict[str, list[dict[str, Any]]] = {}
+            for rows, triage_request in batch:
+                outcome: Outcome = (None, False)
+                for name, row in rows:
+                    if name == "tips" and triage_request is not None:
+                        outcome = complete_tip_row(row, triage_request)
+                    by_table.setdefault(name, []).append(row)
+                outcomes.append(outcome)
+            answer: list[Outcome] | str = outcomes
             try:
                 with engine.begin() as conn:
-                    for name, rows in batch:
-                        conn.execute(tables[name].insert(), rows)
+                    for name, table_rows in by_table.items():
+                        conn.execute(tables[name].insert(), table_rows)
             except IntegrityError:
                 answer = "conflict"
             except (OperationalError, SQLAlchemyError) as exc:
@@ -97,7 +113,7 @@ class WriterProcess:
         self._url = url.set(drivername="sqlite").render_as_string(hide_password=False)
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._waiting: collections.deque[asyncio.Future[str | None]] = collections.deque()
+        self._waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
         self._send_lock = asyncio.Lock()
 
     async def _ensure(self) -> asyncio.subprocess.Process:
@@ -135,10 +151,13 @@ class WriterProcess:
                 if not future.done():
                     future.set_exception(WriteUnavailableError("the writer process is gone"))
 
-    async def commit(self, batch: Batch) -> None:
-        """Commit ``batch`` in one transaction; raise on a conflict or any failure."""
+    async def commit(self, batch: Batch) -> list[Outcome]:
+        """Triage and commit ``batch`` in one transaction; one outcome per write.
+
+        Raises on a conflict or any failure.
+        """
         data = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
-        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         async with self._send_lock:
             try:
                 process = await self._ensure()
@@ -153,8 +172,14 @@ class WriterProcess:
         answer = await future
         if answer == "conflict":
             raise WriteConflictError("a generated identifier collided")
-        if answer is not None:
+        if not isinstance(answer, list):
             raise WriteUnavailableError("the database could not take the write")
+        return answer
+
+    async def start(self) -> None:
+        """Start the child ahead of the first write (it loads the triage rules)."""
+        async with self._send_lock:
+            await self._ensure()
 
     async def close(self) -> None:
         process, self._process = self._process, None

@@ -14,7 +14,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from hotline import db
+from hotline import db, metrics
+from hotline.commits import GroupCommitter
+from hotline.intake import Intake, Report
+from hotline.keys import load_hash_key, load_sealer
 from hotline.settings import Settings
 from hotline.tables import tip_events, tips
 from tests.conftest import make_settings
@@ -82,3 +85,25 @@ async def test_a_report_round_trips_and_is_dispatched_once_on_postgresql(
         ).scalar_one()
     assert row.dispatched_at is not None
     assert events == 1
+
+
+async def test_a_failed_assessment_keeps_the_tip_as_high_unassessed_and_counts_it(
+    pg_app: Any, pg_settings: Settings
+) -> None:
+    def broken(_text: str, _lang: str | None) -> Any:
+        raise RuntimeError("a bug in a rule")
+
+    committer = GroupCommitter(pg_app.state.engine, batch_max=8, assess=broken)
+    await committer.start()
+    intake = Intake(
+        sealer=load_sealer(pg_settings.keys_dir),
+        hasher=load_hash_key(pg_settings.keys_dir),
+        committer=committer,
+    )
+    before = metrics.TRIAGE_FAILURES._value.get()
+    submission = await intake.submit_web(Report(what="something happened", minors="yes"), lang="en")
+    await committer.stop()
+    async with pg_app.state.engine.connect() as conn:
+        row = (await conn.execute(sa.select(tips).where(tips.c.id == submission.tip_id))).one()
+    assert (row.urgency, row.assessed, row.minors) == ("high", False, True)
+    assert metrics.TRIAGE_FAILURES._value.get() == before + 1

@@ -10,10 +10,6 @@ import httpx
 import sqlalchemy as sa
 
 import triage
-from hotline import metrics
-from hotline.commits import GroupCommitter
-from hotline.intake import Intake, Report
-from hotline.keys import load_hash_key, load_sealer
 from hotline.settings import Settings
 from hotline.tables import tip_entities, tips
 from hotline.worker import reassess_open_tips, startup_context
@@ -72,30 +68,6 @@ async def test_two_tips_with_one_phone_number_written_differently_share_an_entit
     assert phones[0].digest == phones[1].digest
     assert phones[0].tip_id != phones[1].tip_id
     assert b"555" not in phones[0].digest
-
-
-async def test_a_failed_assessment_keeps_the_tip_as_high_unassessed_and_counts_it(
-    app: HotlineApp,
-) -> None:
-    def broken(_text: str, _lang: str | None) -> triage.Assessment:
-        raise RuntimeError("a bug in a rule")
-
-    settings = app.state.public.settings
-    committer = GroupCommitter(app.state.engine, batch_max=8)
-    await committer.start()
-    intake = Intake(
-        sealer=load_sealer(settings.keys_dir),
-        hasher=load_hash_key(settings.keys_dir),
-        committer=committer,
-        assess=broken,
-    )
-    before = metrics.TRIAGE_FAILURES._value.get()
-    submission = await intake.submit_web(Report(what="something happened"), lang="en")
-    await committer.stop()
-    async with app.state.engine.connect() as conn:
-        row = (await conn.execute(sa.select(tips).where(tips.c.id == submission.tip_id))).one()
-    assert (row.urgency, row.assessed) == ("high", False)
-    assert metrics.TRIAGE_FAILURES._value.get() == before + 1
 
 
 async def test_the_worker_reassesses_open_tips_under_new_rules(
