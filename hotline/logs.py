@@ -71,7 +71,9 @@ def configure(level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [_StdlibToStructlog()]
     root.setLevel(level.upper())
-    # uvicorn's access log names the client: it stays off. arq's job lines carry ids only.
+    # uvicorn's access log names the client: it stays off. arq's per-job lines would
+    # only repeat their format strings here; our jobs log their own ids.
+    logging.getLogger("arq.worker").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("uvicorn.access").propagate = False
 
