@@ -16,3 +16,17 @@ async def report(request: Request) -> Response:
 
 
 app = Starlette(routes=[Route("/report", report, methods=["POST"])])
+
+
+async def sms(request: Request) -> Response:
+    """The SMS baseline: parse Twilio's form, answer a fixed TwiML message."""
+    form = await request.form()
+    if not form.get("MessageSid"):
+        return Response(status_code=400)
+    return Response(
+        "<?xml version='1.0' encoding='UTF-8'?><Response><Message>ok</Message></Response>",
+        media_type="application/xml",
+    )
+
+
+app.router.routes.append(Route("/sms/twilio", sms, methods=["POST"]))

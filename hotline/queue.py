@@ -16,6 +16,8 @@ from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
 
 DISPATCH = "dispatch_tip"
+DELIVER_REPLY = "deliver_reply"
+CLEAN_UP_AT_CARRIER = "clean_up_at_carrier"
 JOB_EXPIRES_MS = 7 * 24 * 3600 * 1000
 
 
@@ -32,6 +34,26 @@ def redis_settings(url: str, *, conn_retries: int = 5) -> RedisSettings:
 
 def dispatch_job_id(tip_id: UUID) -> str:
     return f"dispatch:{tip_id}"
+
+
+def reply_job_id(message_id: UUID) -> str:
+    return f"sms-reply:{message_id}"
+
+
+def carrier_job_id(message_id: UUID) -> str:
+    return f"sms-carrier:{message_id}"
+
+
+class ArqReplyDelivery:
+    """Hands each committed reply to the worker's ``deliver_reply`` job (ids only)."""
+
+    def __init__(self, redis: ArqRedis) -> None:
+        self._redis = redis
+
+    async def reply_added(self, tip_id: UUID, message_id: UUID) -> None:
+        await self._redis.enqueue_job(
+            DELIVER_REPLY, str(message_id), _job_id=reply_job_id(message_id)
+        )
 
 
 # arq's enqueue_job, for a whole batch in one atomic round trip: a job is added only when
@@ -57,11 +79,19 @@ async def enqueue_dispatch(redis: ArqRedis, tip_ids: Iterable[UUID]) -> int:
     instead of a WATCH/MULTI transaction per job: the relay offers hundreds at a time.
     Returns how many jobs were new.
     """
+    return await enqueue_many(
+        redis, DISPATCH, ((dispatch_job_id(tip_id), str(tip_id)) for tip_id in tip_ids)
+    )
+
+
+async def enqueue_many(redis: ArqRedis, function: str, jobs: Iterable[tuple[str, str]]) -> int:
+    """Enqueue ``function(arg)`` under each ``(job id, arg)`` whose job is not waiting yet,
+    in one round trip. Arguments are ids: nothing a person wrote."""
     now = timestamp_ms()
     args: list[str | bytes] = [job_key_prefix, result_key_prefix, str(JOB_EXPIRES_MS), str(now)]
-    for tip_id in dict.fromkeys(tip_ids):
-        args.append(dispatch_job_id(tip_id))
-        args.append(serialize_job(DISPATCH, (str(tip_id),), {}, None, now))
+    for job_id, arg in dict(jobs).items():
+        args.append(job_id)
+        args.append(serialize_job(function, (arg,), {}, None, now))
     if len(args) == 4:
         return 0
     script = redis.register_script(_ENQUEUE_MANY)

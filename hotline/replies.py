@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
@@ -12,17 +13,26 @@ from hotline.seal import Sealer
 from hotline.tables import tip_messages
 
 
+class ReplyDelivery(Protocol):
+    """Told of each committed reply, so a channel (SMS) can deliver it; ids only."""
+
+    async def reply_added(self, tip_id: uuid.UUID, message_id: uuid.UUID) -> None: ...
+
+
 async def add_reply(
     committer: GroupCommitter,
     sealer: Sealer,
     tip_id: uuid.UUID,
     reporter_public: X25519PublicKey | None,
     text: str,
+    *,
+    delivery: ReplyDelivery | None = None,
 ) -> uuid.UUID:
     """Seal a reply to the case key and, when the tip has one, to its reporter key.
 
     Without a reporter key yet (the reporter has not come back since submitting), the
     reply waits, sealed to the case key only, and the follow-up page says one is coming.
+    With ``delivery``, the committed reply is handed on (by id) to reach an SMS reporter.
     """
     message_id = uuid.uuid4()
     field = f"reply:{message_id}"
@@ -40,4 +50,6 @@ async def add_reply(
         ),
     }
     await committer.write(Write(rows=((tip_messages, row),)))
+    if delivery is not None:
+        await delivery.reply_added(tip_id, message_id)
     return message_id

@@ -71,7 +71,23 @@ class Settings(BaseSettings):
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
-    @field_validator("key_passphrase", mode="before")
+    # SMS over Twilio (the sms/ channel). Without an account SID the webhook is not mounted.
+    twilio_account_sid: str = ""
+    twilio_auth_token: SecretStr | None = None
+    # During an auth-token rotation Twilio may sign with either token: both are accepted.
+    twilio_auth_token_secondary: SecretStr | None = None
+    # The sending number (E.164) or a Messaging Service SID (MG…).
+    twilio_from: str = ""
+    # The REST API's base address; tests point the real client at a local stand-in.
+    twilio_api_url: str = "https://api.twilio.com"
+    # Messages from one sender within this many minutes of the last join the same tip.
+    sms_quiet_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    # Delete message records and media at Twilio once committed (inbound) or final (outbound).
+    sms_delete_at_carrier: bool = True
+
+    @field_validator(
+        "key_passphrase", "twilio_auth_token", "twilio_auth_token_secondary", mode="before"
+    )
     @classmethod
     def _empty_passphrase_is_none(cls, value: object) -> object:
         return None if value == "" else value
@@ -82,6 +98,17 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("an absolute http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("twilio_api_url")
+    @classmethod
+    def _twilio_api_url_is_absolute(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("an absolute http:// or https:// URL")
+        return value.rstrip("/")
+
+    @property
+    def sms_enabled(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
 
     @field_validator("database_url")
     @classmethod

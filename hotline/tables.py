@@ -127,3 +127,71 @@ users = sa.Table(
     sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", UTC_DATETIME, nullable=False),
 )
+
+# SMS conversations. A thread is one sender, known only by a keyed hash of the number
+# (E.164, domain "sms-sender"); the number itself is kept sealed, for replies, and dropped
+# at once on STOP (the reporter's START brings it back) and with the thread on DELETE.
+sms_threads = sa.Table(
+    "sms_threads",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("sender_hash", sa.LargeBinary(32), nullable=False, unique=True),
+    sa.Column("sender_sealed", sa.LargeBinary),
+    sa.Column("lang", sa.String(8), nullable=False),
+    # The reporter chose the language with a keyword (ES, EN): detection no longer changes it.
+    sa.Column("lang_chosen", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("opted_out", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", UTC_DATETIME, nullable=False),
+)
+
+# Every SMS in or out. Twilio's MessageSid is kept as a keyed hash (idempotency) and, only
+# until the record is deleted at Twilio, sealed (the deletion needs it).
+sms_messages = sa.Table(
+    "sms_messages",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "thread_id", sa.Uuid, sa.ForeignKey("sms_threads.id", ondelete="SET NULL"), index=True
+    ),
+    sa.Column("tip_id", sa.Uuid, sa.ForeignKey("tips.id", ondelete="CASCADE"), index=True),
+    # "in" or "out".
+    sa.Column("direction", sa.String(3), nullable=False),
+    # in: "tip" (part of the tip), "followup", "keyword"; out: "reply", "page", "twiml".
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("created_at", UTC_DATETIME, nullable=False),
+    sa.Column("sid_hash", sa.LargeBinary(32), unique=True),
+    sa.Column("sid_sealed", sa.LargeBinary),
+    # What a "tip" message said, sealed to the case key; follow-ups live in tip_messages.
+    sa.Column("body_sealed", sa.LargeBinary),
+    sa.Column("tip_message_id", sa.Uuid, sa.ForeignKey("tip_messages.id", ondelete="SET NULL")),
+    sa.Column("media_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("media_fetched", sa.Boolean, nullable=False, server_default=sa.false()),
+    # in: "received"; out: "sending", "queued", "sent", "delivered", "failed", "opted_out" …
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("carrier_deleted_at", UTC_DATETIME),
+    sa.Index("ix_sms_messages_at_carrier", "carrier_deleted_at", "created_at"),
+)
+
+# MMS attachments: re-encoded without metadata, then sealed. ``body_sealed`` is empty when
+# the attachment was refused (type or size); the refusal is what the dispatcher sees.
+sms_media = sa.Table(
+    "sms_media",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "message_id",
+        sa.Uuid,
+        sa.ForeignKey("sms_messages.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("tip_id", sa.Uuid, sa.ForeignKey("tips.id", ondelete="CASCADE"), index=True),
+    sa.Column("media_sid_hash", sa.LargeBinary(32), nullable=False, unique=True),
+    sa.Column("content_type", sa.String(32), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("body_sealed", sa.LargeBinary),
+    sa.Column("created_at", UTC_DATETIME, nullable=False),
+)
+
+# Parents before children: the order in which a batch's rows are inserted.
+INSERT_ORDER = {table.name: index for index, table in enumerate(metadata.sorted_tables)}

@@ -13,12 +13,13 @@ from sqlalchemy.exc import OperationalError
 
 import triage
 from hotline import db, keys, logs, metrics
+from hotline.conversations import TextSender, thread_of_tip
 from hotline.errors import SealError
 from hotline.intake import Report
 from hotline.linkage import entity_digests, store_links
 from hotline.queue import enqueue_dispatch
 from hotline.settings import Settings
-from hotline.tables import receipt_handoffs, tip_events, tips
+from hotline.tables import receipt_handoffs, tip_events, tip_messages, tips
 from hotline.verdict import assessment_columns
 
 log = logs.get_logger(__name__)
@@ -78,6 +79,34 @@ async def dispatch_tip(ctx: Ctx, tip_id: str) -> None:
         raise Retry(defer=timedelta(seconds=2 * ctx.get("job_try", 1))) from None
     metrics.TIPS_DISPATCHED.inc()
     log.info("tip_dispatched", tip_id=tip_id)
+
+
+async def deliver_reply(ctx: Ctx, message_id: str) -> str | None:
+    """Send a dispatcher's reply to the SMS thread its tip came from (never twice)."""
+    message = UUID(message_id)
+    async with ctx["engine"].connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(tip_messages.c.tip_id, tip_messages.c.body_sealed).where(
+                    tip_messages.c.id == message, tip_messages.c.author == "hotline"
+                )
+            )
+        ).one_or_none()
+        thread_id = await thread_of_tip(conn, row.tip_id) if row is not None else None
+    if row is None or thread_id is None:
+        return None  # not an SMS tip, or the reporter deleted the thread
+    texts: TextSender | None = ctx.get("texts")
+    if texts is None:
+        log.warning("sms_not_configured", tip_id=str(row.tip_id))
+        return None
+    text = ctx["opener"].open(row.body_sealed, tip_id=row.tip_id, field=f"reply:{message}")
+    return await texts.send_to_thread(
+        thread_id,
+        text.decode("utf-8"),
+        tip_id=row.tip_id,
+        tip_message_id=message,
+        job_try=ctx.get("job_try", 1),
+    )
 
 
 async def reassess_open_tips(ctx: Ctx) -> int:
@@ -163,24 +192,31 @@ async def startup_context(ctx: Ctx, settings: Settings) -> None:
     ctx["opener"] = keys.load_opener(settings.keys_dir, passphrase)
     ctx["hasher"] = keys.load_hash_key(settings.keys_dir)
     ctx["linkage"] = keys.load_linkage_key(settings.keys_dir)
+    ctx["sealer"] = keys.load_sealer(settings.keys_dir)
 
 
 def worker_settings(settings: Settings, redis: RedisSettings) -> dict[str, Any]:
     """Keyword arguments for :class:`arq.worker.Worker`: the worker's composition root."""
 
+    from sms import channel, jobs  # composition root: the worker wires the SMS channel
+
     async def startup(ctx: Ctx) -> None:
         await startup_context(ctx, settings)
+        if settings.sms_enabled:
+            channel.start_worker_channel(ctx, settings)
         log.info("worker_started", role="worker", rules_version=triage.rules_version())
 
     async def shutdown(ctx: Ctx) -> None:
+        await channel.stop_worker_channel(ctx)
         if "engine" in ctx:
             await ctx["engine"].dispose()
 
     return {
-        "functions": [dispatch_tip],
+        "functions": [dispatch_tip, deliver_reply, jobs.clean_up_at_carrier],
         "cron_jobs": [
             cron(sweep_undispatched, second={0, 30}, run_at_startup=True, unique=True),
             cron(purge_expired_handoffs, minute=set(range(0, 60, 5)), second=0),
+            cron(jobs.sweep_carrier, second={10, 40}, unique=True),
             cron(
                 reassess_open_tips,
                 minute=set(range(0, 60, 10)),

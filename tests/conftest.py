@@ -130,3 +130,50 @@ def capture_logs() -> Iterator[list[str]]:
     structlog.configure(logger_factory=lambda *_a: Sink())
     yield lines
     structlog.reset_defaults()
+
+
+# -- SMS: the real twilio client against a local stand-in of its REST API ----------------
+
+TWILIO_ACCOUNT_SID = "AC" + "5ca1ab1e" * 4
+TWILIO_TOKEN = "primary-auth-token-for-tests"
+TWILIO_TOKEN_SECONDARY = "secondary-auth-token-for-tests"
+TWILIO_FROM = "+15005550006"
+SMS_PUBLIC_URL = "https://tips.example.org"
+
+
+@pytest.fixture
+def twilio_api() -> Iterator[Any]:
+    from tests.twilio_standin import TwilioStandIn
+
+    standin = TwilioStandIn(TWILIO_ACCOUNT_SID)
+    standin.start()
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def sms_settings(data_dir: Path, twilio_api: Any) -> Settings:
+    return make_settings(
+        data_dir,
+        key_passphrase="test passphrase",
+        public_url=SMS_PUBLIC_URL,
+        twilio_account_sid=TWILIO_ACCOUNT_SID,
+        twilio_auth_token=TWILIO_TOKEN,
+        twilio_auth_token_secondary=TWILIO_TOKEN_SECONDARY,
+        twilio_from=TWILIO_FROM,
+        twilio_api_url=twilio_api.url,
+    )
+
+
+@pytest.fixture
+async def sms_app(sms_settings: Settings, redis: aioredis.Redis) -> AsyncIterator[HotlineApp]:
+    application = create_app(sms_settings, role="public")
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def sms_client(sms_app: HotlineApp) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=sms_app, client=CLIENT_ADDRESS)
+    async with httpx.AsyncClient(transport=transport, base_url=SMS_PUBLIC_URL) as c:
+        yield c

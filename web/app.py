@@ -22,6 +22,7 @@ from hotline.intake import Intake
 from hotline.queue import redis_settings
 from hotline.relay import Relay
 from hotline.settings import Settings
+from sms.channel import build_webhook
 from web import public
 from web.i18n import WEB, Languages
 from web.limits import AttemptCounter, TokenBucket
@@ -63,6 +64,12 @@ def create_app(settings: Settings, *, role: str | None = None) -> HotlineApp:
         sweep_grace=settings.sweep_grace_seconds,
     )
     committer = GroupCommitter(engine, batch_max=settings.commit_batch_max, on_commit=relay.offer)
+    # The SMS webhook belongs to the public role, and only when Twilio is configured.
+    sms_webhook = (
+        build_webhook(settings, engine=engine, sealer=sealer, hasher=hasher, committer=committer)
+        if role in ("public", "all") and settings.sms_enabled
+        else None
+    )
     site = public.PublicSite(
         settings=settings,
         languages=languages,
@@ -91,12 +98,16 @@ def create_app(settings: Settings, *, role: str | None = None) -> HotlineApp:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await committer.start()
         await relay.start()
+        if sms_webhook is not None:
+            await sms_webhook.start()
         log.info("web_started", role=role)
         try:
             yield
         finally:
             await committer.stop()
             await relay.stop()
+            if sms_webhook is not None:
+                await sms_webhook.stop()
             await engine.dispose()
 
     async def render_error(scope: Scope, status_code: int) -> Response:
@@ -119,6 +130,8 @@ def create_app(settings: Settings, *, role: str | None = None) -> HotlineApp:
     routes: list[Any] = [Route("/healthz", healthz, methods=["GET"])]
     if role in ("public", "all"):
         routes += public.routes
+    if sms_webhook is not None:
+        routes += sms_webhook.routes
     routes.append(Mount("/static", StaticFiles(directory=WEB / "static"), name="static"))
 
     app = HotlineApp(
