@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotline import logs, metrics
 from hotline.errors import ConflictError, StorageUnavailableError
+from hotline.tables import INSERT_ORDER
 from hotline.verdict import Assessor, TriageRequest, complete_tip_row, default_assessor
 from hotline.writer import Outcome, WriteConflictError, WriterProcess, WriteUnavailableError
 
@@ -191,7 +192,7 @@ def _rows_by_table(batch: list[Write]) -> dict[sa.Table, list[dict[str, Any]]]:
     for write in batch:
         for table, row in write.rows:
             by_table.setdefault(table, []).append(row)
-    return by_table  # dicts keep first-seen order: parents first
+    return dict(sorted(by_table.items(), key=lambda item: INSERT_ORDER[item[0].name]))
 
 
 def _fail(write: Write, exc: Exception) -> None:

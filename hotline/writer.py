@@ -69,7 +69,7 @@ def _write_frame(stream: BinaryIO, value: Any) -> None:
 def serve(url: str, stdin: BinaryIO, stdout: BinaryIO) -> None:
     """The child's loop: one transaction per request, until the parent closes the pipe."""
     from hotline import db  # the parent imports this module too; keep that light
-    from hotline.tables import metadata
+    from hotline.tables import INSERT_ORDER, metadata
     from hotline.verdict import complete_tip_row, default_assessor
 
     engine = db.create_sync_sqlite_engine(sa.make_url(url))
@@ -89,7 +89,9 @@ def serve(url: str, stdin: BinaryIO, stdout: BinaryIO) -> None:
             answer: list[Outcome] | str = outcomes
             try:
                 with engine.begin() as conn:
-                    for name, table_rows in by_table.items():
+                    for name, table_rows in sorted(
+                        by_table.items(), key=lambda item: INSERT_ORDER[item[0]]
+                    ):
                         conn.execute(tables[name].insert(), table_rows)
             except IntegrityError:
                 answer = "conflict"
