@@ -24,7 +24,7 @@ from typing import Literal, Protocol
 
 import phonenumbers
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hotline import logs
@@ -237,10 +237,14 @@ class Conversations:
 
     async def _lookup(self, sender_hash: bytes, sid_hash: bytes) -> tuple[bool, _Thread | None]:
         if self._reader is not None:
-            with self._reader.connect() as sync_conn:
-                first = sync_conn.execute(_first_lookup(sender_hash, sid_hash)).one()
-            if first.duplicate or first.thread_id is None:
-                return bool(first.duplicate), None
+            try:
+                with self._reader.connect() as sync_conn:
+                    first = sync_conn.execute(_first_lookup(sender_hash, sid_hash)).one()
+            except OperationalError:
+                pass  # locked for longer than the reader may wait: read the slow way
+            else:
+                if first.duplicate or first.thread_id is None:
+                    return bool(first.duplicate), None
         async with self._engine.connect() as conn:
             return await self._find(conn, sender_hash, sid_hash)
 

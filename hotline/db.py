@@ -44,10 +44,20 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
-def create_sync_sqlite_engine(url: sa.URL) -> sa.Engine:
-    """A synchronous engine on the same SQLite file, for the group-commit thread."""
+def create_sync_sqlite_engine(url: sa.URL, *, busy_timeout_ms: int | None = None) -> sa.Engine:
+    """A synchronous engine on the same SQLite file (the writer process, quick reads).
+
+    ``busy_timeout_ms`` shortens how long a call may wait on a lock: a read made on the
+    event loop must give up quickly rather than stall every request behind it.
+    """
     engine = sa.create_engine(url.set(drivername="sqlite"), pool_size=1, max_overflow=0)
     sa.event.listen(engine, "connect", _on_sqlite_connect)
+    if busy_timeout_ms is not None:
+
+        def _short_wait(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+
+        sa.event.listen(engine, "connect", _short_wait)
     return engine
 
 

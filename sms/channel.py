@@ -39,7 +39,11 @@ def build_webhook(
         region=settings.phone_region,
         languages=settings.language_codes,
         default_language=settings.default_language,
-        reader=create_sync_sqlite_engine(engine.url) if engine.dialect.name == "sqlite" else None,
+        reader=(
+            create_sync_sqlite_engine(engine.url, busy_timeout_ms=50)
+            if engine.dialect.name == "sqlite"
+            else None
+        ),
     )
     outbox = CarrierOutbox(
         redis_settings(settings.redis_url, conn_retries=0) if settings.redis_url else None
