@@ -152,10 +152,8 @@ async def _seed_demo(settings: Settings) -> str | None:
     """Seed demo tips into an empty database; returns a demo receipt, or None if not empty."""
     import sqlalchemy as sa
 
-    from hotline.commits import GroupCommitter
     from hotline.demo import seed
-    from hotline.followup import Followup
-    from hotline.intake import Intake
+    from hotline.role import PublicRole
     from hotline.tables import tips
 
     engine = db.create_engine(settings)
@@ -163,22 +161,17 @@ async def _seed_demo(settings: Settings) -> str | None:
         async with engine.connect() as conn:
             if (await conn.execute(sa.select(sa.func.count()).select_from(tips))).scalar_one():
                 return None
-        sealer = keys.load_sealer(settings.keys_dir)
-        hasher = keys.load_hash_key(settings.keys_dir)
-        committer = GroupCommitter(engine, batch_max=settings.commit_batch_max)
-        await committer.start()
+        core = PublicRole.build(settings, engine)
+        await core.committer.start()
         try:
-            followup = Followup(
-                engine=engine,
-                sealer=sealer,
-                hasher=hasher,
-                committer=committer,
-                reporter_kdf_log2n=settings.reporter_kdf_log2n,
+            return await seed(
+                intake=core.intake,
+                followup=core.followup,
+                committer=core.committer,
+                sealer=core.sealer,
             )
-            intake = Intake(sealer=sealer, hasher=hasher, committer=committer)
-            return await seed(intake=intake, followup=followup, committer=committer, sealer=sealer)
         finally:
-            await committer.stop()
+            await core.committer.stop()
     finally:
         await engine.dispose()
 

@@ -14,13 +14,11 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Scope
 
-from hotline import db, keys, logs
-from hotline.commits import GroupCommitter
+from hotline import db, logs
 from hotline.errors import HotlineError, StorageUnavailableError
-from hotline.followup import Followup
-from hotline.intake import Intake
 from hotline.queue import redis_settings
 from hotline.relay import Relay
+from hotline.role import PublicRole
 from hotline.settings import Settings
 from sms.channel import build_webhook
 from web import public
@@ -53,9 +51,6 @@ def create_app(settings: Settings, *, role: str | None = None) -> HotlineApp:
     """Build the web app for ``role`` (public, dashboard or all) from ``settings``."""
     role = role or settings.role
     engine = db.create_engine(settings)
-    # The public role loads the case PUBLIC key and the hash key; never a private key.
-    sealer = keys.load_sealer(settings.keys_dir)
-    hasher = keys.load_hash_key(settings.keys_dir)
     languages = Languages(settings.language_codes, settings.default_language)
     relay = Relay(
         engine,
@@ -63,7 +58,8 @@ def create_app(settings: Settings, *, role: str | None = None) -> HotlineApp:
         sweep_interval=settings.sweep_interval_seconds,
         sweep_grace=settings.sweep_grace_seconds,
     )
-    committer = GroupCommitter(engine, batch_max=settings.commit_batch_max, on_commit=relay.offer)
+    core = PublicRole.build(settings, engine, on_commit=relay.offer)
+    sealer, hasher, committer = core.sealer, core.hasher, core.committer
     # The SMS webhook belongs to the public role, and only when Twilio is configured.
     sms_webhook = (
         build_webhook(settings, engine=engine, sealer=sealer, hasher=hasher, committer=committer)
@@ -73,14 +69,8 @@ def create_app(settings: Settings, *, role: str | None = None) -> HotlineApp:
     site = public.PublicSite(
         settings=settings,
         languages=languages,
-        intake=Intake(sealer=sealer, hasher=hasher, committer=committer),
-        followup=Followup(
-            engine=engine,
-            sealer=sealer,
-            hasher=hasher,
-            committer=committer,
-            reporter_kdf_log2n=settings.reporter_kdf_log2n,
-        ),
+        intake=core.intake,
+        followup=core.followup,
         hasher=hasher,
         intake_bucket=TokenBucket(
             per_minute=settings.intake_per_minute, burst=settings.intake_burst
