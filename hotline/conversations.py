@@ -640,3 +640,26 @@ async def thread_recipient(
     if row is None or row.opted_out or row.sender_sealed is None:
         return None
     return opener.open(row.sender_sealed, tip_id=thread_id, field=SENDER_FIELD).decode()
+
+
+async def expire_threads(engine: AsyncEngine, *, quiet_for: timedelta) -> int:
+    """Forget threads quiet for ``quiet_for``: their sender hash and sealed number go.
+
+    Phone numbers are a small space, so a sender's keyed hash lives only as long as its
+    conversation needs it. The tips and their sealed messages stay; a later text from
+    the same number opens a new thread and a new tip.
+    """
+    cutoff = datetime.now(UTC) - quiet_for
+    recent = (
+        sa.select(sms_messages.c.id)
+        .where(sms_messages.c.thread_id == sms_threads.c.id, sms_messages.c.created_at >= cutoff)
+        .exists()
+    )
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            sa.delete(sms_threads).where(sms_threads.c.created_at < cutoff, ~recent)
+        )
+    count = int(result.rowcount or 0)
+    if count:
+        log.info("sms_threads_expired", count=count)
+    return count

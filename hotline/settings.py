@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     sms_quiet_minutes: int = Field(default=15, ge=1, le=24 * 60)
     # Delete message records and media at Twilio once committed (inbound) or final (outbound).
     sms_delete_at_carrier: bool = True
+    # A thread quiet this long is forgotten: its sender hash and sealed number are deleted,
+    # so nobody can link a later text from that number to the old tip.
+    sms_thread_days: int = Field(default=30, ge=1, le=3650)
 
     @field_validator(
         "key_passphrase", "twilio_auth_token", "twilio_auth_token_secondary", mode="before"

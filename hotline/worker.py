@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 import triage
 from hotline import db, keys, logs, metrics
-from hotline.conversations import TextSender, thread_of_tip
+from hotline.conversations import TextSender, expire_threads, thread_of_tip
 from hotline.errors import SealError
 from hotline.intake import Report
 from hotline.linkage import entity_digests, store_links
@@ -184,6 +184,12 @@ async def purge_expired_handoffs(ctx: Ctx) -> int:
     return int(result.rowcount or 0)
 
 
+async def expire_sms_threads(ctx: Ctx) -> int:
+    """Forget SMS threads quiet for longer than the setting (their number hashes go)."""
+    settings: Settings = ctx["settings"]
+    return await expire_threads(ctx["engine"], quiet_for=timedelta(days=settings.sms_thread_days))
+
+
 async def startup_context(ctx: Ctx, settings: Settings) -> None:
     """What every job needs: settings, engine, the private keys, the linkage key."""
     ctx["settings"] = settings
@@ -217,6 +223,7 @@ def worker_settings(settings: Settings, redis: RedisSettings) -> dict[str, Any]:
             cron(sweep_undispatched, second={0, 30}, run_at_startup=True, unique=True),
             cron(purge_expired_handoffs, minute=set(range(0, 60, 5)), second=0),
             cron(jobs.sweep_carrier, second={10, 40}, unique=True),
+            cron(expire_sms_threads, minute=7, second=0, run_at_startup=True, unique=True),
             cron(
                 reassess_open_tips,
                 minute=set(range(0, 60, 10)),

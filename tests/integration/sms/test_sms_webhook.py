@@ -165,3 +165,22 @@ async def test_a_critical_tip_is_answered_with_the_safety_text_first(
     reply = await text(sms_client, "They took my passport and I can't leave, please help me now")
     assert reply.startswith("If you or someone else is in danger right now")
     assert REFERENCE.search(reply)
+
+
+async def test_a_quiet_thread_expires_and_a_later_text_opens_a_new_tip(
+    sms_app: HotlineApp, sms_client: httpx.AsyncClient, sms_settings: Settings
+) -> None:
+    from hotline.conversations import expire_threads
+
+    await text(sms_client, "They keep the workers in the warehouse on 5th and take their pay")
+    engine = sms_app.state.engine
+    long_ago = datetime.now(UTC) - timedelta(days=sms_settings.sms_thread_days + 1)
+    async with engine.begin() as conn:
+        await conn.execute(sa.update(sms_threads).values(created_at=long_ago))
+        await conn.execute(sa.update(sms_messages).values(created_at=long_ago))
+    assert await expire_threads(engine, quiet_for=timedelta(days=sms_settings.sms_thread_days)) == 1
+    assert await count(engine, sms_threads) == 0
+    assert await count(engine, tips) == 1  # the tip and its sealed messages stay
+    await text(sms_client, "Another van came tonight with more workers")
+    assert await count(engine, tips) == 2
+    assert await count(engine, sms_threads) == 1
