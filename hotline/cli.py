@@ -94,7 +94,7 @@ def _uvicorn_config(settings: Settings, app: object, host: str, port: int) -> ob
         host=host,
         port=port,
         access_log=False,  # the access log names the client: never on
-        proxy_headers=False,  # X-Forwarded-For is never trusted, nor read
+        proxy_headers=False,  # forwarded-address headers are never trusted, nor read
         server_header=False,
         log_config=None,
         lifespan="on",
