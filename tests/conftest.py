@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import socket
@@ -126,10 +127,14 @@ def capture_logs() -> Iterator[list[str]]:
 
         log = debug = info = warning = warn = error = critical = exception = fatal = msg
 
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
     logs.configure("debug")
     structlog.configure(logger_factory=lambda *_a: Sink())
     yield lines
     structlog.reset_defaults()
+    root.handlers[:], level = saved
+    root.setLevel(level)
 
 
 # -- SMS: the real twilio client against a local stand-in of its REST API ----------------
