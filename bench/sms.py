@@ -22,17 +22,14 @@ import os
 import secrets
 import shutil
 import sqlite3
-import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from urllib.parse import urlencode
 
 from twilio.request_validator import RequestValidator
 
-from bench.intake import REDIS_URL, ROOT, TEXT, run_wrk, wait_ready
+from bench.harness import HOTLINE, REDIS_URL, bare_server, compare, prepare, report
+from bench.intake import TEXT
 
 ACCOUNT_SID = "AC" + "be9c4" * 6 + "00"
 TOKEN = "bench-auth-token"  # noqa: S105 - a throwaway token for a local benchmark
@@ -111,23 +108,10 @@ def main() -> None:
         "HOTLINE_TWILIO_AUTH_TOKEN": TOKEN,
         "HOTLINE_TWILIO_FROM": "+15005550006",
     }
-    hotline = [sys.executable, "-m", "hotline.cli"]
-    subprocess.run([*hotline, "db", "upgrade"], env=env, check=True, capture_output=True)
-    subprocess.run(
-        [*hotline, "keys", "init", "--insecure-unencrypted-key"],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        ["redis-cli", "-n", REDIS_URL.rsplit("/", 1)[1], "flushdb"],
-        capture_output=True,
-        check=False,
-    )
-    bare = [sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--port", "8711"]
+    prepare(env)
     servers = {
-        "bare": ([*bare, "--no-access-log", "--log-level", "warning"], 8711),
-        "hotline": ([*hotline, "serve", "--role", "public", "--port", "8712"], 8712),
+        "bare": bare_server(8711),
+        "hotline": ([*HOTLINE, "serve", "--role", "public", "--port", "8712"], 8712),
     }
     serial = itertools.count()
     runs = 0
@@ -141,44 +125,19 @@ def main() -> None:
         lua.write_text(LUA.format(file=requests, path=PATH))
         return lua
 
-    results: dict[tuple[str, int], dict[str, float]] = {}
-    procs = {}
-    try:
-        for name, (command, _port) in servers.items():
-            procs[name] = subprocess.Popen(
-                command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
-        wait_ready("http://127.0.0.1:8712/healthz", procs["hotline"])
-        time.sleep(1)
-        for connections in (int(c) for c in args.connections.split(",")):
-            for _command, port in servers.values():  # warm up
-                run_wrk(f"http://127.0.0.1:{port}{PATH}", script(2), connections, 2)
-            rounds: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
-            for _round in range(args.rounds):  # alternate, so drift hits both alike
-                for name, (_command, port) in servers.items():
-                    url = f"http://127.0.0.1:{port}{PATH}"
-                    lua = script(args.seconds)
-                    rounds[name].append(run_wrk(url, lua, connections, args.seconds))
-            for name, measured in rounds.items():
-                results[(name, connections)] = {
-                    key: statistics.median(run[key] for run in measured) for key in measured[0]
-                }
-    finally:
-        for process in procs.values():
-            process.terminate()
-            process.wait(timeout=20)
+    results = compare(
+        servers,
+        env=env,
+        path=PATH,
+        script=script,
+        connections=[int(c) for c in args.connections.split(",")],
+        rounds=args.rounds,
+        seconds=args.seconds,
+    )
     with sqlite3.connect(data / "hotline.db") as conn:
         stored = conn.execute("SELECT count(*) FROM tips WHERE channel = 'sms'").fetchone()[0]
         messages = conn.execute("SELECT count(*) FROM sms_messages").fetchone()[0]
-    print(f"{'server':<8} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
-    for (name, connections), r in results.items():
-        print(
-            f"{name:<8} {connections:>5} {r['rps']:>9.0f} {r['p50']:>8.1f} {r['p99']:>8.1f}"
-            f" {r['errors']:>8.0f}"
-        )
-    for connections in sorted({c for _n, c in results}):
-        ratio = results[("hotline", connections)]["rps"] / results[("bare", connections)]["rps"]
-        print(f"ratio hotline/bare at {connections} connections: {ratio:.2f} (target >= 0.40)")
+    report(results, failures="non-2xx")
     print(f"SMS tips committed during the run: {stored} ({messages} messages)")
     shutil.rmtree(work, ignore_errors=True)
 
