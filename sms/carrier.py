@@ -18,17 +18,12 @@ import aiohttp
 import sqlalchemy as sa
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 from twilio.base.exceptions import TwilioRestException
-from twilio.rest import Client
 
 from hotline import logs
 from hotline.conversations import FINAL_STATUSES, MEDIA_DOMAIN, SID_FIELD
-from hotline.keys import KeyedHash
-from hotline.seal import Opener, Sealer
-from hotline.settings import Settings
 from hotline.tables import sms_media, sms_messages
-from sms.client import REST_FAILURES, basic_authorization, is_transient, retry
+from sms.client import REST_FAILURES, AccountUser, basic_authorization, is_transient, retry
 
 log = logs.get_logger(__name__)
 
@@ -74,29 +69,14 @@ def strip_image(data: bytes) -> CleanImage:
     return CleanImage("image/jpeg" if kind == "JPEG" else "image/png", out.getvalue())
 
 
-class Carrier:
+class Carrier(AccountUser):
     """Fetches and deletes message records and media at Twilio."""
 
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        engine: AsyncEngine,
-        opener: Opener,
-        sealer: Sealer,
-        hasher: KeyedHash,
-        client: Client,
-    ) -> None:
-        self._settings = settings
-        self._engine = engine
-        self._opener = opener
-        self._sealer = sealer
-        self._hasher = hasher
-        self._client = client
-        self._account = client.api.v2010.accounts(settings.twilio_account_sid)
-        token = settings.twilio_auth_token
+    @property
+    def _auth(self) -> dict[str, str]:
+        token = self._settings.twilio_auth_token
         secret = token.get_secret_value() if token else ""
-        self._auth = {"Authorization": basic_authorization(settings.twilio_account_sid, secret)}
+        return {"Authorization": basic_authorization(self._settings.twilio_account_sid, secret)}
 
     async def clean_up(self, message_id: uuid.UUID, *, job_try: int = 1) -> bool:
         """Fetch the message's media if any, then delete it at Twilio; True when done."""

@@ -14,10 +14,13 @@ from typing import Any
 
 import aiohttp
 from arq import Retry
+from sqlalchemy.ext.asyncio import AsyncEngine
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
+from hotline.keys import KeyedHash
+from hotline.seal import Opener, Sealer
 from hotline.settings import Settings
 
 MAX_DEFER_S = 300
@@ -87,3 +90,25 @@ def retry(job_try: int) -> Retry:
 
 # Failures a REST call can raise; narrow enough that a bug in our code still shows.
 REST_FAILURES = (TwilioRestException, aiohttp.ClientError, TimeoutError, OSError)
+
+
+class AccountUser:
+    """What the worker's Twilio parts share: the keys, the database, the account's API."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        engine: AsyncEngine,
+        opener: Opener,
+        sealer: Sealer,
+        hasher: KeyedHash,
+        client: Client,
+    ) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._opener = opener
+        self._sealer = sealer
+        self._hasher = hasher
+        self._client = client
+        self._account = client.api.v2010.accounts(settings.twilio_account_sid)

@@ -13,17 +13,12 @@ import uuid
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 from twilio.base.exceptions import TwilioRestException
-from twilio.rest import Client
 
 from hotline import logs
 from hotline.conversations import SID_DOMAIN, SID_FIELD, TEXT_LIMIT, thread_recipient
-from hotline.keys import KeyedHash
-from hotline.seal import Opener, Sealer
-from hotline.settings import Settings
 from hotline.tables import sms_messages
-from sms.client import REST_FAILURES, is_transient, retry
+from sms.client import REST_FAILURES, AccountUser, is_transient, retry
 from sms.webhook import STATUS_PATH
 
 log = logs.get_logger(__name__)
@@ -38,30 +33,17 @@ def cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-class SmsSender:
+class SmsSender(AccountUser):
     """Implements the core's ``TextSender`` port."""
 
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        engine: AsyncEngine,
-        opener: Opener,
-        sealer: Sealer,
-        hasher: KeyedHash,
-        client: Client,
-    ) -> None:
-        self._engine = engine
-        self._opener = opener
-        self._sealer = sealer
-        self._hasher = hasher
-        self._client = client
-        self._account = client.api.v2010.accounts(settings.twilio_account_sid)
-        self._status_url = settings.public_url + STATUS_PATH
-        sender = settings.twilio_from
-        self._origin = (
-            {"messaging_service_sid": sender} if sender.startswith("MG") else {"from_": sender}
-        )
+    @property
+    def _status_url(self) -> str:
+        return self._settings.public_url + STATUS_PATH
+
+    @property
+    def _origin(self) -> dict[str, str]:
+        sender = self._settings.twilio_from
+        return {"messaging_service_sid": sender} if sender.startswith("MG") else {"from_": sender}
 
     async def send_to_thread(
         self,
