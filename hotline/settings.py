@@ -88,6 +88,30 @@ class Settings(BaseSettings):
     # so nobody can link a later text from that number to the old tip.
     sms_thread_days: int = Field(default=30, ge=1, le=3650)
 
+    # Dashboard sign-in. A session ends after this many idle minutes, and at the latest
+    # after the hours given, however busy.
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_max_hours: int = Field(default=14, ge=1, le=7 * 24)
+    # The sign-in that makes this many wrong passwords (or codes) in a row locks the account
+    # for the minutes given; an admin can unlock it sooner (``hotline user unlock``).
+    login_lock_after: int = Field(default=6, ge=2, le=100)
+    login_lock_minutes: int = Field(default=30, ge=1)
+    # Failed sign-ins allowed per minute across all accounts, before everyone waits.
+    login_failures_per_minute: int = Field(default=60, ge=1)
+    # How soon each urgency should be claimed, in minutes (the queue shows age against it).
+    urgency_targets: dict[str, int] = Field(
+        default_factory=lambda: {"critical": 5, "high": 30, "medium": 240, "low": 1440}
+    )
+    dashboard_page_size: int = Field(default=50, ge=10, le=500)
+
+    @field_validator("urgency_targets")
+    @classmethod
+    def _targets_cover_every_urgency(cls, value: dict[str, int]) -> dict[str, int]:
+        wanted = {"critical", "high", "medium", "low"}
+        if set(value) != wanted or any(minutes <= 0 for minutes in value.values()):
+            raise ValueError("a JSON object of minutes for critical, high, medium and low")
+        return value
+
     @field_validator(
         "key_passphrase", "twilio_auth_token", "twilio_auth_token_secondary", mode="before"
     )

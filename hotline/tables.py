@@ -68,7 +68,27 @@ tips = sa.Table(
     sa.Column("reporter_public_key", sa.LargeBinary(32)),
     # Outbox state: set once by the dispatch job, exactly once.
     sa.Column("dispatched_at", UTC_DATETIME),
+    # The dispatcher's work. ``priority`` is the rank of the urgency in force (0 critical …
+    # 3 low): a dispatcher's override when there is one, triage's verdict otherwise.
+    sa.Column("priority", sa.SmallInteger, nullable=False, server_default="1"),
+    sa.Column("urgency_override", sa.String(8)),
+    sa.Column("claimed_by", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL")),
+    sa.Column("claimed_at", UTC_DATETIME),
+    sa.Column("first_claimed_at", UTC_DATETIME),
+    sa.Column("closed_at", UTC_DATETIME),
+    # resolved, duplicate, not_trafficking, not_enough_information.
+    sa.Column("close_reason", sa.String(24)),
+    sa.Column("merged_into", sa.Uuid, sa.ForeignKey("tips.id", ondelete="SET NULL")),
     sa.Index("ix_tips_queue", "status", "urgency", "created_at"),
+    # The open queue, most urgent then oldest first.
+    sa.Index(
+        "ix_tips_open_queue",
+        "priority",
+        "created_at",
+        sqlite_where=sa.text("status != 'closed'"),
+        postgresql_where=sa.text("status != 'closed'"),
+    ),
+    sa.Index("ix_tips_created", "created_at"),
     sa.Index("ix_tips_undispatched", "dispatched_at", "created_at"),
 )
 
@@ -83,6 +103,8 @@ tip_messages = sa.Table(
     sa.Column("body_sealed", sa.LargeBinary, nullable=False),
     # A hotline reply, sealed again to the tip's reporter key so the public role can show it.
     sa.Column("reporter_sealed", sa.LargeBinary),
+    # The dispatcher who wrote a hotline reply.
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL")),
     sa.Index("ix_tip_messages_tip", "tip_id", "created_at"),
 )
 
@@ -102,7 +124,11 @@ tip_events = sa.Table(
     sa.Column("tip_id", sa.Uuid, sa.ForeignKey("tips.id", ondelete="CASCADE"), nullable=False),
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("at", UTC_DATETIME, nullable=False),
+    # Who did it (dashboard actions), and what changed, as ids and levels only.
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL")),
+    sa.Column("detail", sa.JSON),
     sa.Index("ix_tip_events_tip", "tip_id", "kind"),
+    sa.Index("ix_tip_events_at", "at"),
 )
 
 # Keyed hashes (under the worker-only linkage key) of what tips mention: phone numbers,
@@ -124,7 +150,122 @@ users = sa.Table(
     sa.Column("password_hash", sa.String(256), nullable=False),
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("totp_sealed", sa.LargeBinary),
+    # Set when the user proved the TOTP secret with a code; until then, enrolment only.
+    sa.Column("totp_confirmed_at", UTC_DATETIME),
+    # The last TOTP time step accepted, so a code is never accepted twice.
+    sa.Column("totp_last_step", sa.BigInteger),
     sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_until", UTC_DATETIME),
+    sa.Column("last_login_at", UTC_DATETIME),
+    sa.Column("created_at", UTC_DATETIME, nullable=False),
+)
+
+# One-time recovery codes, stored as SHA-256 digests (each code carries 60 random bits).
+user_recovery_codes = sa.Table(
+    "user_recovery_codes",
+    metadata,
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("code_hash", sa.LargeBinary(32), primary_key=True),
+    sa.Column("used_at", UTC_DATETIME),
+)
+
+# Server-side dashboard sessions. The cookie carries a random token, signed; only its
+# SHA-256 digest is stored, so a copy of the database opens no session.
+# stage: "password" (password accepted, TOTP or enrolment still due) or "full".
+dashboard_sessions = sa.Table(
+    "dashboard_sessions",
+    metadata,
+    sa.Column("token_hash", sa.LargeBinary(32), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("stage", sa.String(8), nullable=False),
+    sa.Column("created_at", UTC_DATETIME, nullable=False),
+    sa.Column("last_seen_at", UTC_DATETIME, nullable=False),
+    sa.Column("revoked_at", UTC_DATETIME),
+    sa.Index("ix_dashboard_sessions_user", "user_id"),
+)
+
+# Append-only, hash-chained: each entry's MAC covers the previous entry's, so editing,
+# deleting or inserting a row breaks the chain from there on (``hotline audit verify``).
+# No foreign keys: the trail outlives the tips and accounts it names.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UTC_DATETIME, nullable=False),
+    sa.Column("user_id", sa.Integer),
+    sa.Column("username", sa.String(64)),
+    # view_tip, export_tip, reply, note, … (hotline.audit names them).
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("tip_id", sa.Uuid),
+    sa.Column("detail", sa.JSON),
+    sa.Column("prev_mac", sa.LargeBinary(32), nullable=False, unique=True),
+    sa.Column("mac", sa.LargeBinary(32), nullable=False),
+    sa.Index("ix_audit_log_tip", "tip_id", "id"),
+)
+
+# A dispatcher's notes on a tip: internal, never shown to the reporter; sealed.
+tip_notes = sa.Table(
+    "tip_notes",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tip_id", sa.Uuid, sa.ForeignKey("tips.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL")),
+    sa.Column("created_at", UTC_DATETIME, nullable=False),
+    sa.Column("body_sealed", sa.LargeBinary, nullable=False),
+    sa.Index("ix_tip_notes_tip", "tip_id", "created_at"),
+)
+
+# A dispatcher's urgency override, kept beside triage's verdict. ``indicator_ids`` is a
+# copy of the indicators that had fired, so statistics can name the rules people overrule.
+tip_overrides = sa.Table(
+    "tip_overrides",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tip_id", sa.Uuid, sa.ForeignKey("tips.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL")),
+    sa.Column("at", UTC_DATETIME, nullable=False),
+    sa.Column("from_urgency", sa.String(8), nullable=False),
+    sa.Column("to_urgency", sa.String(8), nullable=False),
+    sa.Column("indicator_ids", sa.JSON),
+    sa.Column("reason_sealed", sa.LargeBinary, nullable=False),
+    sa.Index("ix_tip_overrides_tip", "tip_id", "at"),
+)
+
+# The referral directory: partner services. Not written by reporters, so in the clear.
+# kind: shelter, medical, legal, counselling, interpreter, law_enforcement.
+referral_services = sa.Table(
+    "referral_services",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(24), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("region", sa.String(120), nullable=False, server_default=""),
+    # Comma-separated language codes the service works in.
+    sa.Column("languages", sa.String(64), nullable=False, server_default=""),
+    sa.Column("hours", sa.String(200), nullable=False, server_default=""),
+    sa.Column("contact", sa.String(300), nullable=False, server_default=""),
+    sa.Column("description", sa.String(1000), nullable=False, server_default=""),
+    # Listed on the public "Get help" page.
+    sa.Column("public", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", UTC_DATETIME, nullable=False),
+    sa.Column("updated_at", UTC_DATETIME, nullable=False),
+)
+
+tip_referrals = sa.Table(
+    "tip_referrals",
+    metadata,
+    sa.Column("tip_id", sa.Uuid, sa.ForeignKey("tips.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "service_id",
+        sa.Integer,
+        sa.ForeignKey("referral_services.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL")),
     sa.Column("created_at", UTC_DATETIME, nullable=False),
 )
 

@@ -16,9 +16,15 @@ if TYPE_CHECKING:
 Assessor = Callable[[str, str | None], "triage.Assessment"]
 
 
+# Queue order: the rank of an urgency (``tips.priority``), most urgent first.
+URGENCIES: tuple[str, ...] = ("critical", "high", "medium", "low")
+PRIORITY: dict[str, int] = {urgency: rank for rank, urgency in enumerate(URGENCIES)}
+
+
 UNASSESSED: dict[str, Any] = {
     "assessed": False,
     "urgency": "high",
+    "priority": PRIORITY["high"],
     "score": None,
     "category": None,
     "minors": None,
@@ -32,6 +38,7 @@ def assessment_columns(result: triage.Assessment) -> dict[str, Any]:
     return {
         "assessed": True,
         "urgency": result.urgency,
+        "priority": PRIORITY[result.urgency],
         "score": float(result.score),
         "category": result.category,
         "minors": bool(result.minors),

@@ -139,6 +139,11 @@ async def reassess_open_tips(ctx: Ctx) -> int:
             columns = assessment_columns(assessment)
             if row.minors:
                 columns["minors"] = True  # the reporter said so; rules cannot unsay it
+            # A dispatcher's override outranks the rules: it keeps its place in the queue.
+            columns["priority"] = sa.case(
+                (tips.c.urgency_override.is_not(None), tips.c.priority),
+                else_=columns["priority"],
+            )
             digests = entity_digests(ctx["linkage"], assessment.entities)
             async with engine.begin() as conn:
                 await conn.execute(

@@ -94,6 +94,14 @@ async def client(app: HotlineApp) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
+async def board_client(app: HotlineApp) -> AsyncIterator[httpx.AsyncClient]:
+    """A client for the dashboard: over https, since its session cookie is Secure."""
+    transport = httpx.ASGITransport(app=app, client=CLIENT_ADDRESS)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
+        yield c
+
+
+@pytest.fixture
 async def make_worker(settings: Settings) -> AsyncIterator[Any]:
     """A factory of burst-mode arq workers on the real Redis (as arq's own tests do)."""
     made: list[Worker] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -14,14 +15,17 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Scope
 
-from hotline import db, logs
+from hotline import db, keys, logs
 from hotline.errors import HotlineError, StorageUnavailableError
 from hotline.queue import redis_settings
 from hotline.relay import Relay
 from hotline.role import PublicRole
+from hotline.sessions import SessionStore
 from hotline.settings import Settings
 from sms.channel import build_webhook
 from web import public
+from web.dashboard.core import Dashboard, build_templates
+from web.dashboard.routes import all_routes as dashboard_routes
 from web.i18n import WEB, Languages
 from web.limits import AttemptCounter, TokenBucket
 from web.security import BodyLimit, SecurityHeaders
@@ -84,6 +88,29 @@ def create_app(settings: Settings, *, role: str | None = None) -> HotlineApp:
         ),
     )
 
+    # The dashboard role holds the private key: it reads tips, for people signed in.
+    board = (
+        Dashboard(
+            settings=settings,
+            engine=engine,
+            sealer=sealer,
+            opener=keys.load_opener(
+                settings.keys_dir,
+                settings.key_passphrase.get_secret_value() if settings.key_passphrase else None,
+            ),
+            hasher=hasher,
+            committer=committer,
+            sessions=SessionStore(
+                engine,
+                idle=timedelta(minutes=settings.session_idle_minutes),
+                max_age=timedelta(hours=settings.session_max_hours),
+            ),
+            templates=build_templates(),
+        )
+        if role in ("dashboard", "all")
+        else None
+    )
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await committer.start()
@@ -122,6 +149,8 @@ def create_app(settings: Settings, *, role: str | None = None) -> HotlineApp:
         routes += public.routes
     if sms_webhook is not None:
         routes += sms_webhook.routes
+    if board is not None:
+        routes += dashboard_routes()
     routes.append(Mount("/static", StaticFiles(directory=WEB / "static"), name="static"))
 
     app = HotlineApp(
@@ -137,6 +166,7 @@ def create_app(settings: Settings, *, role: str | None = None) -> HotlineApp:
     app.hotline_settings = settings
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, render_error=render_error)
     app.state.public = site
+    app.state.dashboard = board
     app.state.relay = relay
     app.state.committer = committer
     app.state.engine = engine

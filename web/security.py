@@ -5,6 +5,7 @@ Pure ASGI middleware, so it sees every response, errors included.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable
 
 from starlette.responses import Response
@@ -13,6 +14,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+# The dashboard: scripts only with this response's nonce; SVG charts and the QR code as
+# data: images; the live queue connects back to its own origin (SSE).
+DASHBOARD_CSP = (
+    "default-src 'self'; script-src 'nonce-{nonce}'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
 )
 PERMISSIONS_POLICY = (
     "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
@@ -47,6 +55,10 @@ class SecurityHeaders:
             common.append(("strict-transport-security", "max-age=63072000; includeSubDomains"))
         self._common = [(k.encode(), v.encode()) for k, v in common]
         self._public = [*self._common, (b"cache-control", b"no-store")]
+        # Dashboard pages hold decrypted tips: never cached either, and a fresh nonce each.
+        self._private = [
+            (name, value) for name, value in self._public if name != b"content-security-policy"
+        ]
         # Headers we set replace whatever the app set; cookies never leave a public page.
         self._replaced = {name for name, _ in self._public} | {b"set-cookie"}
 
@@ -56,7 +68,13 @@ class SecurityHeaders:
             return
         path: str = scope["path"]
         public = not path.startswith(self.private_prefixes)
-        extra = self._public if public else self._common
+        if public:
+            extra = self._public
+        else:
+            nonce = secrets.token_urlsafe(18)
+            scope.setdefault("state", {})["csp_nonce"] = nonce
+            csp = DASHBOARD_CSP.format(nonce=nonce).encode()
+            extra = [*self._private, (b"content-security-policy", csp)]
         onion = (
             [(b"onion-location", (self.onion_location + path).encode("latin-1", "replace"))]
             if self.onion_location

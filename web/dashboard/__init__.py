@@ -1,0 +1,1 @@
+"""The dashboard role: dispatchers, supervisors and admins, signed in with two factors."""
