@@ -234,6 +234,29 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(settings: Settings, _args: argparse.Namespace) -> int:
+    """Walk the audit chain; exit 1 naming the first broken entry."""
+    from hotline import audit
+
+    async def check() -> audit.AuditCheck:
+        engine = db.create_engine(settings)
+        try:
+            return await audit.verify(engine, keys.load_hash_key(settings.keys_dir))
+        finally:
+            await engine.dispose()
+
+    result = asyncio.run(check())
+    if result.intact:
+        print(f"audit log intact: {result.entries} entries, head {result.head_mac.hex()[:16]}")
+        return 0
+    print(
+        f"audit log BROKEN at entry {result.first_broken_id} "
+        f"({result.entries} entries before it verify)",
+        file=sys.stderr,
+    )
+    return 1
+
+
 def cmd_triage(_settings: Settings, args: argparse.Namespace) -> int:
     import triage
     from triage.evaluation import evaluate
@@ -293,6 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("demo", help="seed realistic demo tips")
     p.set_defaults(handler=cmd_demo)
+
+    p = commands.add_parser("audit", help="the audit trail of who read what")
+    audit_commands = p.add_subparsers(dest="audit_command", required=True)
+    a = audit_commands.add_parser("verify", help="check the hash chain; name the first break")
+    a.set_defaults(handler=cmd_audit)
 
     p = commands.add_parser("triage", help="run the triage rules")
     triage_commands = p.add_subparsers(dest="triage_command", required=True)

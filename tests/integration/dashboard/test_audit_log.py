@@ -88,3 +88,23 @@ async def test_concurrent_appends_never_fork_the_chain(
 async def test_an_unknown_action_is_refused(engine: AsyncEngine, hasher: keys.KeyedHash) -> None:
     with pytest.raises(ValueError, match="unknown audit action"):
         await audit.record(engine, hasher, actor=ALICE, action="peek")
+
+
+async def test_audit_verify_on_the_command_line_fails_naming_the_edited_entry(
+    engine: AsyncEngine,
+    hasher: keys.KeyedHash,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from hotline import cli
+
+    await _append(engine, hasher, 4)
+    monkeypatch.setenv("HOTLINE_DATA_DIR", str(settings.data_dir))
+    assert await asyncio.to_thread(cli.main, ["audit", "verify"]) == 0
+    assert "intact: 4 entries" in capsys.readouterr().out
+
+    async with engine.begin() as conn:
+        await conn.execute(sa.update(audit_log).where(audit_log.c.id == 2).values(action="sign_in"))
+    assert await asyncio.to_thread(cli.main, ["audit", "verify"]) == 1
+    assert "BROKEN at entry 2" in capsys.readouterr().err
