@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotline import logs, metrics
 from hotline.errors import ConflictError, StorageUnavailableError
-from hotline.tables import INSERT_ORDER
+from hotline.tables import insert_groups, metadata
 from hotline.verdict import Assessor, TriageRequest, complete_tip_row, default_assessor
 from hotline.writer import Outcome, WriteConflictError, WriterProcess, WriteUnavailableError
 
@@ -164,8 +164,10 @@ class GroupCommitter:
             else:
                 outcomes.append((None, False))
         async with self._engine.begin() as conn:
-            for table, rows in _rows_by_table(batch).items():
-                await conn.execute(table.insert(), rows)
+            for name, rows in insert_groups(
+                (table.name, row) for write in batch for table, row in write.rows
+            ):
+                await conn.execute(metadata.tables[name].insert(), rows)
         return outcomes
 
     def _succeed(self, batch: list[Write], outcomes: list[Outcome]) -> None:
@@ -185,14 +187,6 @@ class GroupCommitter:
 
 def _tip_row(write: Write) -> dict[str, Any] | None:
     return next((row for table, row in write.rows if table.name == "tips"), None)
-
-
-def _rows_by_table(batch: list[Write]) -> dict[sa.Table, list[dict[str, Any]]]:
-    by_table: dict[sa.Table, list[dict[str, Any]]] = {}
-    for write in batch:
-        for table, row in write.rows:
-            by_table.setdefault(table, []).append(row)
-    return dict(sorted(by_table.items(), key=lambda item: INSERT_ORDER[item[0].name]))
 
 
 def _fail(write: Write, exc: Exception) -> None:

@@ -6,7 +6,9 @@ Only what sorting and routing need is in the clear. Everything a person wrote is
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -336,3 +338,19 @@ sms_media = sa.Table(
 
 # Parents before children: the order in which a batch's rows are inserted.
 INSERT_ORDER = {table.name: index for index, table in enumerate(metadata.sorted_tables)}
+
+
+def insert_groups(
+    rows: Iterable[tuple[str, dict[str, Any]]],
+) -> list[tuple[str, list[dict[str, Any]]]]:
+    """A batch's rows as executemany groups: parents first, one group per set of columns.
+
+    One executemany takes the columns of its first row: a later row missing one fails the
+    whole statement, and a later row's extra column is silently dropped. A web tip names
+    its receipt hash and an SMS tip does not, so rows are grouped by the columns they name.
+    """
+    groups: dict[tuple[str, frozenset[str]], list[dict[str, Any]]] = {}
+    for name, row in rows:
+        groups.setdefault((name, frozenset(row)), []).append(row)
+    ordered = sorted(groups.items(), key=lambda item: INSERT_ORDER[item[0][0]])
+    return [(name, group) for (name, _columns), group in ordered]

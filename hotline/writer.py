@@ -69,7 +69,7 @@ def _write_frame(stream: BinaryIO, value: Any) -> None:
 def serve(url: str, stdin: BinaryIO, stdout: BinaryIO) -> None:
     """The child's loop: one transaction per request, until the parent closes the pipe."""
     from hotline import db  # the parent imports this module too; keep that light
-    from hotline.tables import INSERT_ORDER, metadata
+    from hotline.tables import insert_groups, metadata
     from hotline.verdict import complete_tip_row, default_assessor
 
     engine = db.create_sync_sqlite_engine(sa.make_url(url))
@@ -78,20 +78,18 @@ def serve(url: str, stdin: BinaryIO, stdout: BinaryIO) -> None:
     try:
         while (batch := _read_frame(stdin)) is not None:
             outcomes: list[Outcome] = []
-            by_table: dict[str, list[dict[str, Any]]] = {}
+            named_rows: list[tuple[str, dict[str, Any]]] = []
             for rows, triage_request in batch:
                 outcome: Outcome = (None, False)
                 for name, row in rows:
                     if name == "tips" and triage_request is not None:
                         outcome = complete_tip_row(row, triage_request)
-                    by_table.setdefault(name, []).append(row)
+                    named_rows.append((name, row))
                 outcomes.append(outcome)
             answer: list[Outcome] | str = outcomes
             try:
                 with engine.begin() as conn:
-                    for name, table_rows in sorted(
-                        by_table.items(), key=lambda item: INSERT_ORDER[item[0]]
-                    ):
+                    for name, table_rows in insert_groups(named_rows):
                         conn.execute(tables[name].insert(), table_rows)
             except IntegrityError:
                 answer = "conflict"

@@ -107,3 +107,50 @@ async def test_a_failed_assessment_keeps_the_tip_as_high_unassessed_and_counts_i
         row = (await conn.execute(sa.select(tips).where(tips.c.id == submission.tip_id))).one()
     assert (row.urgency, row.assessed, row.minors) == ("high", False, True)
     assert metrics.TRIAGE_FAILURES._value.get() == before + 1
+
+
+async def test_one_batch_of_web_and_sms_tips_commits_every_tip_on_postgresql(
+    pg_settings: Settings,
+) -> None:
+    """Rows that name different columns (a web tip has a receipt hash, an SMS tip has not)
+    share a transaction without one losing a column or failing the other."""
+    from datetime import UTC, datetime
+    from uuid import uuid4
+
+    from hotline.commits import Write
+
+    engine = db.create_engine(pg_settings)
+    committer = GroupCommitter(engine, batch_max=64)
+    await committer.start()
+    sealer = load_sealer(pg_settings.keys_dir)
+    try:
+        writes = []
+        for index in range(8):
+            tip_id = uuid4()
+            now = datetime.now(UTC)
+            row: dict[str, Any] = {
+                "id": tip_id,
+                "reference": f"MIXED{index:04d}",
+                "channel": "web" if index % 2 else "sms",
+                "lang": "en",
+                "created_at": now,
+                "updated_at": now,
+                "body_sealed": sealer.seal(b"x", tip_id=tip_id, field="body"),
+            }
+            if index % 2:
+                row["receipt_hash"] = secrets.token_bytes(32)
+            writes.append(Write(rows=((tips, row),), tip_ids=(tip_id,)))
+        await asyncio.gather(*(committer.write(write) for write in writes))
+        async with engine.connect() as conn:
+            stored = (
+                await conn.execute(
+                    sa.select(tips.c.channel, tips.c.receipt_hash.is_not(None)).where(
+                        tips.c.reference.like("MIXED%")
+                    )
+                )
+            ).all()
+        assert sorted(stored) == sorted([("sms", False)] * 4 + [("web", True)] * 4)
+        assert committer.batches < len(writes), "the writes were batched together"
+    finally:
+        await committer.stop()
+        await engine.dispose()
