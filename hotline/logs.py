@@ -65,7 +65,8 @@ def configure(level: str = "info") -> None:
     structlog.configure(
         processors=[*PROCESSORS, structlog.processors.JSONRenderer()],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        # Whatever sys.stderr is when a line is written (tests swap it per test).
+        logger_factory=lambda *_args: structlog.PrintLogger(sys.stderr),
         cache_logger_on_first_use=False,
     )
     root = logging.getLogger()

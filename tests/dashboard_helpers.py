@@ -46,8 +46,10 @@ async def sign_in(
         )
     token = await board.sessions.create(user_id, "full")
     host = httpx.URL(str(client.base_url)).host
+    # The standard cookie jar files a dotless host's cookies under "<host>.local".
+    domain = host if "." in host else f"{host}.local"
     client.cookies.set(
-        SESSION_COOKIE, sign_token(board.hasher, token), domain=host, path=COOKIE_PATH
+        SESSION_COOKIE, sign_token(board.hasher, token), domain=domain, path=COOKIE_PATH
     )
     return SignedIn(user_id, username, role, csrf_token(board.hasher, token_digest(token)))
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 
@@ -90,21 +93,27 @@ async def test_an_unknown_action_is_refused(engine: AsyncEngine, hasher: keys.Ke
         await audit.record(engine, hasher, actor=ALICE, action="peek")
 
 
-async def test_audit_verify_on_the_command_line_fails_naming_the_edited_entry(
-    engine: AsyncEngine,
-    hasher: keys.KeyedHash,
-    settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    from hotline import cli
+def _verify_on_the_command_line(settings: Settings) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hotline.cli", "audit", "verify"],
+        env={**os.environ, "HOTLINE_DATA_DIR": str(settings.data_dir)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
+
+async def test_audit_verify_on_the_command_line_fails_naming_the_edited_entry(
+    engine: AsyncEngine, hasher: keys.KeyedHash, settings: Settings
+) -> None:
     await _append(engine, hasher, 4)
-    monkeypatch.setenv("HOTLINE_DATA_DIR", str(settings.data_dir))
-    assert await asyncio.to_thread(cli.main, ["audit", "verify"]) == 0
-    assert "intact: 4 entries" in capsys.readouterr().out
+    intact = await asyncio.to_thread(_verify_on_the_command_line, settings)
+    assert intact.returncode == 0, intact.stderr
+    assert "intact: 4 entries" in intact.stdout
 
     async with engine.begin() as conn:
         await conn.execute(sa.update(audit_log).where(audit_log.c.id == 2).values(action="sign_in"))
-    assert await asyncio.to_thread(cli.main, ["audit", "verify"]) == 1
-    assert "BROKEN at entry 2" in capsys.readouterr().err
+    broken = await asyncio.to_thread(_verify_on_the_command_line, settings)
+    assert broken.returncode == 1
+    assert "BROKEN at entry 2" in broken.stderr
