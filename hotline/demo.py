@@ -1,10 +1,15 @@
-"""Demo data: realistic tips in English and Spanish, sent through the real intake."""
+"""Demo data: realistic tips in English and Spanish, sent through the real intake, and a
+small referral directory of obviously fictional services."""
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hotline import referrals
 from hotline.commits import GroupCommitter
 from hotline.followup import Followup
 from hotline.intake import Intake, Report
+from hotline.referrals import ServiceDraft
 from hotline.replies import add_reply
 from hotline.seal import Sealer
 
@@ -67,14 +72,97 @@ DEMO_REPLY = (
 )
 
 
+# Fictional services with 555 numbers: one of each kind; the interpreters, booked by staff,
+# are kept off the public page.
+DEMO_SERVICES: tuple[ServiceDraft, ...] = (
+    ServiceDraft(
+        kind="shelter",
+        name="Harbor House Emergency Shelter (demo)",
+        region="Riverside County",
+        languages="en,es",
+        hours="24 hours, every day",
+        contact="555-0142",
+        description="Safe, confidential housing for survivors and their children. "
+        "No documents or police report needed to stay.",
+        public=True,
+    ),
+    ServiceDraft(
+        kind="medical",
+        name="Maple Street Community Clinic (demo)",
+        region="Riverside, downtown",
+        languages="en,es,vi",
+        hours="Mon-Sat 8:00-20:00",
+        contact="555-0167, 210 Maple Street",
+        description="Free medical care, sexual health and forensic exams. "
+        "No insurance or ID needed.",
+        public=True,
+    ),
+    ServiceDraft(
+        kind="legal",
+        name="Open Door Legal Aid (demo)",
+        region="Statewide",
+        languages="en,es,fr",
+        hours="Mon-Fri 9:00-17:00",
+        contact="555-0119",
+        description="Free lawyers for immigration status (T visas), unpaid wages and "
+        "family matters.",
+        public=True,
+    ),
+    ServiceDraft(
+        kind="counselling",
+        name="Lantern Support Line (demo)",
+        region="Statewide, by phone and text",
+        languages="en",
+        hours="Every day 7:00-23:00",
+        contact="Call or text 555-0188",
+        description="Trauma-informed counsellors to talk things through, in confidence.",
+        public=True,
+    ),
+    ServiceDraft(
+        kind="interpreter",
+        name="Bridgeway Interpreters Cooperative (demo)",
+        region="Riverside County",
+        languages="es,zh,tl,ar,ru",
+        hours="On call, 24 hours",
+        contact="Dispatch desk 555-0103",
+        description="Phone interpreters for hotline calls and accompanied visits. "
+        "Booked by hotline staff.",
+        public=False,
+    ),
+    ServiceDraft(
+        kind="law_enforcement",
+        name="County Anti-Trafficking Task Force (demo)",
+        region="Riverside County",
+        languages="en,es",
+        hours="Duty officer 24 hours",
+        contact="Duty line 555-0111",
+        description="Specialist detectives who work alongside victim advocates.",
+        public=True,
+    ),
+)
+
+
+async def seed_referrals(engine: AsyncEngine) -> int:
+    """Add the demo services to an empty directory; returns how many were added."""
+    if await referrals.count_services(engine):
+        return 0
+    for draft in DEMO_SERVICES:
+        await referrals.create_service(engine, draft)
+    return len(DEMO_SERVICES)
+
+
 async def seed(
     *,
     intake: Intake,
     followup: Followup,
     committer: GroupCommitter,
     sealer: Sealer,
+    engine: AsyncEngine | None = None,
 ) -> str:
-    """Submit the demo tips; answer the first one. Returns that tip's receipt."""
+    """Submit the demo tips; answer the first one; fill an empty referral directory when
+    given the ``engine``. Returns the answered tip's receipt."""
+    if engine is not None:
+        await seed_referrals(engine)
     tokens = [await intake.submit_web(report, lang=lang) for lang, report in DEMO_REPORTS]
     taken = await followup.take_receipt(tokens[0].handoff_token)
     assert taken is not None  # noqa: S101 - just committed

@@ -3,17 +3,18 @@ no cookies, nothing from another origin."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from babel import Locale
+from babel import Locale, UnknownLocaleError
 from babel.dates import format_datetime
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from hotline import metrics
+from hotline import metrics, referrals
 from hotline.errors import InvalidInputError
 from hotline.followup import MESSAGE_LIMIT, Followup
 from hotline.intake import FIELD_LIMITS, MINORS_CHOICES, Intake, Report
@@ -36,6 +37,15 @@ STATUS_TEXT = {
     "referred": N_("Passed to a partner organisation"),
     "escalated": N_("Passed to law enforcement"),
     "closed": N_("Closed"),
+}
+# Headings of the "Get help" page, one per kind of service, in the directory's order.
+HELP_KINDS = {
+    "shelter": N_("Safe places to stay"),
+    "medical": N_("Medical care"),
+    "legal": N_("Legal help"),
+    "counselling": N_("Someone to talk to"),
+    "interpreter": N_("Interpreters"),
+    "law_enforcement": N_("Police and law enforcement"),
 }
 REPORT_FIELDS = ("what", "where", "when", "who", "minors", "how_many", "other")
 
@@ -158,6 +168,54 @@ def _report_form(
         notice=notice,
         limits=FIELD_LIMITS,
     )
+
+
+async def help_page(request: Request) -> Response:
+    """Partner services marked public: those in the reader's language first."""
+    s = site(request)
+    lang = s.languages.choose(request)
+    # Only the directory, read with the engine the public role already has: nothing sealed.
+    yours, others = await referrals.public_listing(request.app.state.engine, lang)
+    _ = s.languages.gettext(lang)
+    return render(
+        request,
+        lang,
+        "help.html",
+        yours=_help_groups(yours, lang, _),
+        others=_help_groups(others, lang, _),
+    )
+
+
+def _help_groups(
+    services: list[referrals.Service], lang: str, translate: Callable[[str], str]
+) -> list[dict[str, Any]]:
+    """Services under translated kind headings, in the directory's order of kinds."""
+    groups = []
+    for kind, heading in HELP_KINDS.items():
+        entries = [
+            {
+                "id": service.id,
+                "name": service.name,
+                "region": service.region,
+                "hours": service.hours,
+                "contact": service.contact,
+                "description": service.description.splitlines(),
+                "languages": ", ".join(language_name(code, lang) for code in service.languages),
+            }
+            for service in services
+            if service.kind == kind
+        ]
+        if entries:
+            groups.append({"kind": kind, "heading": translate(heading), "services": entries})
+    return groups
+
+
+def language_name(code: str, lang: str) -> str:
+    """A language's name in the reader's language (``es`` → ``inglés`` for ``en``)."""
+    try:
+        return Locale.parse(code).get_display_name(lang) or code
+    except (ValueError, UnknownLocaleError):
+        return code
 
 
 async def report_form(request: Request) -> Response:
@@ -336,6 +394,7 @@ async def _followup_view(
 routes = [
     Route("/", landing, methods=["GET"]),
     Route("/signs", signs, methods=["GET"]),
+    Route("/help", help_page, methods=["GET"]),
     Route("/report", report_form, methods=["GET"]),
     Route("/report", report_submit, methods=["POST"]),
     Route("/report/done/{token}", report_done, methods=["GET"]),

@@ -10,6 +10,8 @@ import pytest
 PAGES = [
     ("GET", "/"),
     ("GET", "/signs"),
+    ("GET", "/help"),
+    ("GET", "/help?lang=es"),
     ("GET", "/report"),
     ("GET", "/report?lang=es"),
     ("GET", "/report/saved"),
@@ -42,7 +44,7 @@ async def test_every_public_route_sends_the_security_headers_and_no_cookie(
     assert "set-cookie" not in answer.headers
 
 
-@pytest.mark.parametrize("path", ["/", "/signs", "/report", "/followup", "/report/saved"])
+@pytest.mark.parametrize("path", ["/", "/signs", "/help", "/report", "/followup", "/report/saved"])
 async def test_public_pages_have_no_inline_script_and_load_nothing_from_elsewhere(
     client: httpx.AsyncClient, path: str
 ) -> None:
