@@ -9,12 +9,16 @@ import getpass
 import os
 import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hotline import db, keys, logs
 from hotline.errors import HotlineError, SettingsError
 from hotline.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logs.get_logger(__name__)
 
@@ -169,9 +173,25 @@ async def _seed_demo(settings: Settings) -> str | None:
                 followup=core.followup,
                 committer=core.committer,
                 sealer=core.sealer,
+                engine=engine,
             )
         finally:
             await core.committer.stop()
+    finally:
+        await engine.dispose()
+
+
+async def _demo_admin(settings: Settings) -> str | None:
+    """A dashboard admin for a demo with no accounts yet; returns its one-time password."""
+    from hotline.accounts import add_user, count_users
+
+    engine = db.create_engine(settings)
+    try:
+        if await count_users(engine):
+            return None
+        password = secrets.token_urlsafe(15)
+        await add_user(engine, "admin", password, "admin")
+        return password
     finally:
         await engine.dispose()
 
@@ -214,6 +234,12 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         receipt = asyncio.run(_seed_demo(settings)) if args.demo else None
         if receipt:
             print(f"Demo data added. Try the follow-up page with receipt {format_receipt(receipt)}")
+        admin_password = asyncio.run(_demo_admin(settings)) if args.demo else None
+        if admin_password:
+            print(
+                f"Dashboard: http://{host}:{port}/dashboard/ as 'admin' with the one-time "
+                f"password {admin_password} (an authenticator app is set up at first sign-in)."
+            )
         print(f"Hotline is running at http://{host}:{port}/ (Ctrl+C stops it).", flush=True)
         app = create_app(settings, role="all")
         server = uvicorn.Server(_uvicorn_config(settings, app, host, port))  # type: ignore[arg-type]
@@ -255,6 +281,80 @@ def cmd_audit(settings: Settings, _args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 1
+
+
+def _new_user_password() -> str:
+    from hotline.errors import InvalidInputError
+
+    from_env = os.environ.get("HOTLINE_USER_PASSWORD")
+    if from_env:
+        return from_env
+    if not sys.stdin.isatty():
+        raise SettingsError(
+            "HOTLINE_USER_PASSWORD: expected the new user's password (or run in a terminal)"
+        )
+    first = getpass.getpass("Temporary password for the new user: ")
+    if getpass.getpass("Again: ") != first:
+        raise InvalidInputError("the two passwords differ")
+    return first
+
+
+def cmd_user(settings: Settings, args: argparse.Namespace) -> int:
+    """Accounts of the dashboard: add, list, disable, reset the second factor, unlock."""
+    from hotline import accounts, audit
+    from hotline.errors import NotFoundError
+
+    password = _new_user_password() if args.user_command == "add" else ""
+
+    async def run() -> int:
+        engine = db.create_engine(settings)
+        try:
+            if args.user_command == "list":
+                for account in await accounts.list_users(engine):
+                    status = "locked" if account.locked() else "active"
+                    status = "disabled" if account.disabled else status
+                    enrolled = "2fa" if account.enrolled else "no-2fa"
+                    last = (
+                        account.last_login_at.strftime("%Y-%m-%d %H:%M UTC")
+                        if account.last_login_at
+                        else "never"
+                    )
+                    print(f"{account.username}\t{account.role}\t{enrolled}\t{status}\t{last}")
+                return 0
+            hasher = keys.load_hash_key(settings.keys_dir)  # for the audit trail, before changing
+            if args.user_command == "add":
+                user_id = await accounts.add_user(engine, args.username, password, args.role)
+                change = "add"
+            else:
+                found = await accounts.find_user_by_name(engine, args.username)
+                if found is None:
+                    raise NotFoundError("no user by that name")
+                user_id = found.id
+                change = args.user_command.replace("-", "_")
+                await _user_changes()[args.user_command](engine, user_id)
+            await audit.record(
+                engine,
+                hasher,
+                actor=audit.Actor(None, None),
+                action="user_change",
+                detail={"user_id": user_id, "change": change, "by": "cli"},
+            )
+            print(f"user {args.user_command}: done (user id {user_id}).")
+            return 0
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _user_changes() -> dict[str, Callable[[AsyncEngine, int], Awaitable[None]]]:
+    from hotline import accounts
+
+    return {
+        "disable": accounts.disable_user,
+        "reset-2fa": accounts.reset_second_factor,
+        "unlock": accounts.unlock_user,
+    }
 
 
 def cmd_triage(_settings: Settings, args: argparse.Namespace) -> int:
@@ -321,6 +421,25 @@ def build_parser() -> argparse.ArgumentParser:
     audit_commands = p.add_subparsers(dest="audit_command", required=True)
     a = audit_commands.add_parser("verify", help="check the hash chain; name the first break")
     a.set_defaults(handler=cmd_audit)
+
+    p = commands.add_parser("user", help="dashboard accounts")
+    user_commands = p.add_subparsers(dest="user_command", required=True)
+    u = user_commands.add_parser(
+        "add", help="add a user (password from HOTLINE_USER_PASSWORD, or asked for)"
+    )
+    u.add_argument("username")
+    u.add_argument("--role", choices=["dispatcher", "supervisor", "admin"], default="dispatcher")
+    u.set_defaults(handler=cmd_user)
+    for name, text in (
+        ("disable", "stop a user signing in; end their sessions"),
+        ("reset-2fa", "forget a user's authenticator and recovery codes; end their sessions"),
+        ("unlock", "lift a lock after too many wrong passwords or codes"),
+    ):
+        u = user_commands.add_parser(name, help=text)
+        u.add_argument("username")
+        u.set_defaults(handler=cmd_user)
+    u = user_commands.add_parser("list", help="list users, roles and status")
+    u.set_defaults(handler=cmd_user)
 
     p = commands.add_parser("triage", help="run the triage rules")
     triage_commands = p.add_subparsers(dest="triage_command", required=True)
