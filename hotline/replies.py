@@ -27,12 +27,14 @@ async def add_reply(
     text: str,
     *,
     delivery: ReplyDelivery | None = None,
+    user_id: int | None = None,
 ) -> uuid.UUID:
     """Seal a reply to the case key and, when the tip has one, to its reporter key.
 
     Without a reporter key yet (the reporter has not come back since submitting), the
     reply waits, sealed to the case key only, and the follow-up page says one is coming.
     With ``delivery``, the committed reply is handed on (by id) to reach an SMS reporter.
+    ``user_id`` names the dispatcher who wrote it.
     """
     message_id = uuid.uuid4()
     field = f"reply:{message_id}"
@@ -49,6 +51,10 @@ async def add_reply(
             else None
         ),
     }
+    if user_id is not None:
+        # Only when given: rows of one table in a group-commit batch are inserted together,
+        # and a key that some rows lack breaks that insert (see casework.reply).
+        row["user_id"] = user_id
     await committer.write(Write(rows=((tip_messages, row),)))
     if delivery is not None:
         await delivery.reply_added(tip_id, message_id)

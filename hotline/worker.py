@@ -9,6 +9,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from arq import Retry, cron
 from arq.connections import RedisSettings
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from sqlalchemy.exc import OperationalError
 
 import triage
@@ -18,6 +19,7 @@ from hotline.errors import SealError
 from hotline.intake import Report
 from hotline.linkage import entity_digests, store_links
 from hotline.queue import enqueue_dispatch
+from hotline.seal import Sealer
 from hotline.settings import Settings
 from hotline.tables import receipt_handoffs, tip_events, tip_messages, tips
 from hotline.verdict import assessment_columns
@@ -26,6 +28,7 @@ log = logs.get_logger(__name__)
 
 Ctx = dict[str, Any]
 REASSESS_BATCH = 200
+RESEAL_BATCH = 500
 
 
 def _read_tip(ctx: Ctx, tip_id: UUID, body_sealed: bytes) -> str | None:
@@ -166,6 +169,55 @@ async def reassess_open_tips(ctx: Ctx) -> int:
     return done
 
 
+async def reseal_replies(ctx: Ctx) -> int:
+    """Seal waiting replies to the reporter key once the reporter has come back.
+
+    A reply written before the reporter's first return is sealed to the case key only
+    (the reporter key is derived from the receipt then). Idempotent: a row already
+    re-sealed is not selected, and the update is guarded on ``reporter_sealed`` being NULL.
+    """
+    engine = ctx["engine"]
+    done = 0
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(
+                    tip_messages.c.id,
+                    tip_messages.c.tip_id,
+                    tip_messages.c.body_sealed,
+                    tips.c.reporter_public_key,
+                )
+                .select_from(tip_messages.join(tips, tips.c.id == tip_messages.c.tip_id))
+                .where(
+                    tip_messages.c.author == "hotline",
+                    tip_messages.c.reporter_sealed.is_(None),
+                    tips.c.reporter_public_key.is_not(None),
+                )
+                .order_by(tip_messages.c.created_at)
+                .limit(RESEAL_BATCH)
+            )
+        ).all()
+    for row in rows:
+        field = f"reply:{row.id}"
+        try:
+            text = ctx["opener"].open(row.body_sealed, tip_id=row.tip_id, field=field)
+            reporter = Sealer(X25519PublicKey.from_public_bytes(bytes(row.reporter_public_key)))
+        except (SealError, ValueError) as exc:
+            log.error("reply_unreadable", tip_id=str(row.tip_id), status=type(exc).__name__)
+            continue
+        sealed = reporter.seal(text, tip_id=row.tip_id, field=field)
+        async with engine.begin() as conn:
+            result = await conn.execute(
+                sa.update(tip_messages)
+                .where(tip_messages.c.id == row.id, tip_messages.c.reporter_sealed.is_(None))
+                .values(reporter_sealed=sealed)
+            )
+        done += int(result.rowcount or 0)
+    if done:
+        log.info("replies_resealed", count=done)
+    return done
+
+
 async def sweep_undispatched(ctx: Ctx) -> int:
     """Enqueue any tip committed but never dispatched (the relay's safety net)."""
     settings: Settings = ctx["settings"]
@@ -223,9 +275,10 @@ def worker_settings(settings: Settings, redis: RedisSettings) -> dict[str, Any]:
             await ctx["engine"].dispose()
 
     return {
-        "functions": [dispatch_tip, deliver_reply, jobs.clean_up_at_carrier],
+        "functions": [dispatch_tip, deliver_reply, reseal_replies, jobs.clean_up_at_carrier],
         "cron_jobs": [
             cron(sweep_undispatched, second={0, 30}, run_at_startup=True, unique=True),
+            cron(reseal_replies, second={5, 35}, run_at_startup=True, unique=True),
             cron(purge_expired_handoffs, minute=set(range(0, 60, 5)), second=0),
             cron(jobs.sweep_carrier, second={10, 40}, unique=True),
             cron(expire_sms_threads, minute=7, second=0, run_at_startup=True, unique=True),
