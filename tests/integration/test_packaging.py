@@ -42,6 +42,15 @@ def test_the_wheel_ships_every_data_file_the_service_reads(tmp_path: Path) -> No
         "hotline/migrations/env.py",
         "hotline/migrations/script.py.mako",
         "hotline/migrations/versions/0001_initial_schema.py",
+        "hotline/migrations/versions/0004_dashboard.py",
+        "hotline/fonts/DejaVuSans.ttf",
+        "hotline/fonts/DejaVuSans-Bold.ttf",
+        "hotline/fonts/LICENSE-DejaVu.txt",
+        "web/templates/dashboard/tip.html",
+        "web/templates/dashboard/_chart.html",
+        "web/static/dashboard.css",
+        "web/static/queue-live.js",
+        "web/static/stats.css",
     ]
     for name in expected:
         assert name in names, name
