@@ -11,7 +11,7 @@ import secrets
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hotline import db, keys, logs
 from hotline.errors import HotlineError, SettingsError
@@ -106,14 +106,27 @@ def _uvicorn_config(settings: Settings, app: object, host: str, port: int) -> ob
     )
 
 
-def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+def _server(settings: Settings, app: Any, host: str, port: int) -> Any:
+    """uvicorn's server, ending the dashboard's live streams before it waits on connections
+    (it drains connections before the app's own shutdown would end them)."""
     import uvicorn
 
+    from web.dashboard.queue import end_streams
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            if app.state.dashboard is not None:
+                await end_streams(app.state.dashboard)
+            await super().shutdown(sockets)
+
+    return Server(_uvicorn_config(settings, app, host, port))  # type: ignore[arg-type]
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from web.app import create_app
 
     app = create_app(settings, role=args.role or settings.role)
-    config = _uvicorn_config(settings, app, args.host or settings.host, args.port or settings.port)
-    uvicorn.Server(config).run()  # type: ignore[arg-type]
+    _server(settings, app, args.host or settings.host, args.port or settings.port).run()
     return 0
 
 
@@ -207,7 +220,6 @@ def cmd_demo(settings: Settings, _args: argparse.Namespace) -> int:
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     """One box: migrate, make development keys if none, embedded Redis, web and worker."""
-    import uvicorn
 
     from hotline.embedded import EmbeddedRedis
     from hotline.receipts import format_receipt
@@ -242,7 +254,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             )
         print(f"Hotline is running at http://{host}:{port}/ (Ctrl+C stops it).", flush=True)
         app = create_app(settings, role="all")
-        server = uvicorn.Server(_uvicorn_config(settings, app, host, port))  # type: ignore[arg-type]
+        server = _server(settings, app, host, port)
 
         async def both() -> None:
             worker = asyncio.create_task(_run_worker(settings, handle_signals=False))

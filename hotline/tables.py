@@ -82,15 +82,18 @@ tips = sa.Table(
     sa.Column("close_reason", sa.String(24)),
     sa.Column("merged_into", sa.Uuid, sa.ForeignKey("tips.id", ondelete="SET NULL")),
     sa.Index("ix_tips_queue", "status", "urgency", "created_at"),
-    # The open queue, most urgent then oldest first.
+    # The open queue, most urgent then oldest first; ``id`` completes the keyset of a page.
     sa.Index(
         "ix_tips_open_queue",
         "priority",
         "created_at",
+        "id",
         sqlite_where=sa.text("status != 'closed'"),
         postgresql_where=sa.text("status != 'closed'"),
     ),
     sa.Index("ix_tips_created", "created_at"),
+    # The queue's change stamp (max(updated_at)), read by the live dashboard every second.
+    sa.Index("ix_tips_updated", "updated_at"),
     sa.Index("ix_tips_undispatched", "dispatched_at", "created_at"),
 )
 

@@ -183,9 +183,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("close_reason", sa.String(length=24), nullable=True))
         batch_op.add_column(sa.Column("merged_into", sa.Uuid(), nullable=True))
         batch_op.create_index("ix_tips_created", ["created_at"], unique=False)
+        batch_op.create_index("ix_tips_updated", ["updated_at"], unique=False)
         batch_op.create_index(
             "ix_tips_open_queue",
-            ["priority", "created_at"],
+            ["priority", "created_at", "id"],
             unique=False,
             sqlite_where=sa.text("status != 'closed'"),
             postgresql_where=sa.text("status != 'closed'"),
@@ -241,6 +242,7 @@ def downgrade() -> None:
             sqlite_where=sa.text("status != 'closed'"),
             postgresql_where=sa.text("status != 'closed'"),
         )
+        batch_op.drop_index("ix_tips_updated")
         batch_op.drop_index("ix_tips_created")
         batch_op.drop_column("merged_into")
         batch_op.drop_column("close_reason")
