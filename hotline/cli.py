@@ -111,12 +111,9 @@ def _server(settings: Settings, app: Any, host: str, port: int) -> Any:
     (it drains connections before the app's own shutdown would end them)."""
     import uvicorn
 
-    from web.dashboard.queue import end_streams
-
     class Server(uvicorn.Server):
         async def shutdown(self, sockets: Any = None) -> None:
-            if app.state.dashboard is not None:
-                await end_streams(app.state.dashboard)
+            await app.end_streams()
             await super().shutdown(sockets)
 
     return Server(_uvicorn_config(settings, app, host, port))  # type: ignore[arg-type]

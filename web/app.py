@@ -25,6 +25,7 @@ from hotline.settings import Settings
 from sms.channel import build_webhook
 from web import public
 from web.dashboard.core import Dashboard, build_templates
+from web.dashboard.queue import end_streams
 from web.dashboard.routes import all_routes as dashboard_routes
 from web.i18n import WEB, Languages
 from web.limits import AttemptCounter, TokenBucket
@@ -37,6 +38,12 @@ class HotlineApp(Starlette):
     """Starlette, with the security headers outside everything, error pages included."""
 
     hotline_settings: Settings
+
+    async def end_streams(self) -> None:
+        """End the dashboard's live streams: the server calls this before it waits on
+        connections, which it does before the lifespan's own shutdown."""
+        if self.state.dashboard is not None:
+            await end_streams(self.state.dashboard)
 
     def build_middleware_stack(self) -> ASGIApp:
         inner = super().build_middleware_stack()
