@@ -104,6 +104,32 @@ class Settings(BaseSettings):
     )
     dashboard_page_size: int = Field(default=50, ge=10, le=500)
 
+    # On-call paging. Urgencies that page the on-call dispatcher, comma-separated.
+    page_urgencies: str = "critical"
+    # Minutes without an acknowledgement before the next layer is paged, per urgency.
+    escalation_minutes: dict[str, float] = Field(
+        default_factory=lambda: {"critical": 5.0, "high": 15.0}
+    )
+    # Rounds through primary, backup and supervisor before paging gives up (and says so).
+    escalation_rounds: int = Field(default=2, ge=1, le=10)
+
+    @field_validator("page_urgencies")
+    @classmethod
+    def _page_urgencies_are_urgencies(cls, value: str) -> str:
+        chosen = [part.strip() for part in value.split(",") if part.strip()]
+        if not chosen or not set(chosen) <= {"critical", "high", "medium", "low"}:
+            raise ValueError("comma-separated urgencies such as critical,high")
+        return ",".join(chosen)
+
+    @property
+    def paged_urgencies(self) -> frozenset[str]:
+        return frozenset(self.page_urgencies.split(","))
+
+    def escalation_window(self, urgency: str) -> float:
+        """Seconds to wait for an acknowledgement at ``urgency`` before the next page."""
+        minutes = self.escalation_minutes
+        return 60.0 * minutes.get(urgency, minutes.get("high", 15.0))
+
     @field_validator("urgency_targets")
     @classmethod
     def _targets_cover_every_urgency(cls, value: dict[str, int]) -> dict[str, int]:

@@ -81,6 +81,11 @@ tips = sa.Table(
     # resolved, duplicate, not_trafficking, not_enough_information.
     sa.Column("close_reason", sa.String(24)),
     sa.Column("merged_into", sa.Uuid, sa.ForeignKey("tips.id", ondelete="SET NULL")),
+    # Paging: None (never paged), "active" (escalating), "acknowledged", "exhausted"
+    # (every round done, nobody answered) or "nobody" (no one on call to page).
+    sa.Column("page_state", sa.String(12)),
+    sa.Column("acknowledged_at", UTC_DATETIME),
+    sa.Column("acknowledged_by", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL")),
     sa.Index("ix_tips_queue", "status", "urgency", "created_at"),
     # The open queue, most urgent then oldest first; ``id`` completes the keyset of a page.
     sa.Index(
@@ -337,6 +342,61 @@ sms_media = sa.Table(
     sa.Column("size", sa.Integer, nullable=False),
     sa.Column("body_sealed", sa.LargeBinary),
     sa.Column("created_at", UTC_DATETIME, nullable=False),
+)
+
+# On-call. A user's pager: the number sealed (to send pages) and keyed-hashed (domain
+# "oncall-phone", to know an "ACK <code>" text is theirs). Never in the clear.
+oncall_contacts = sa.Table(
+    "oncall_contacts",
+    metadata,
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("phone_sealed", sa.LargeBinary, nullable=False),
+    sa.Column("phone_hash", sa.LargeBinary(32), nullable=False, unique=True),
+    # The number texted STOP to our line: pages to it are not sent (and shown as such).
+    sa.Column("opted_out", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("updated_at", UTC_DATETIME, nullable=False),
+)
+
+# The rota: who is on call in each layer (primary, backup, supervisor) and when. Times are
+# stored in UTC; ``tz`` is the IANA zone the shift was written in, to show it back. An
+# override (a swap) wins over the regular shifts of its layer while it lasts.
+rota_shifts = sa.Table(
+    "rota_shifts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("layer", sa.String(12), nullable=False),
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("starts_at", UTC_DATETIME, nullable=False),
+    sa.Column("ends_at", UTC_DATETIME, nullable=False),
+    sa.Column("tz", sa.String(64), nullable=False),
+    sa.Column("override", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_by", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL")),
+    sa.Column("created_at", UTC_DATETIME, nullable=False),
+    sa.Index("ix_rota_shifts_layer_time", "layer", "ends_at", "starts_at"),
+)
+
+# Every page sent, or tried, for a tip: one row per escalation step (0 primary, 1 backup,
+# 2 supervisor, 3 primary again …). The unique (tip, step) makes each step happen once,
+# whatever runs it twice. ``code`` is what the dispatcher texts back: "ACK <code>".
+# status: sending, sent, failed, no_number, opted_out, nobody (no one on call in the layer).
+pages = sa.Table(
+    "pages",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tip_id", sa.Uuid, sa.ForeignKey("tips.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("layer", sa.String(12), nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL")),
+    sa.Column("code", sa.String(8), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", UTC_DATETIME, nullable=False),
+    sa.Column("sent_at", UTC_DATETIME),
+    sa.UniqueConstraint("tip_id", "step"),
+    sa.Index("ix_pages_user", "user_id", "created_at"),
 )
 
 # Parents before children: the order in which a batch's rows are inserted.
