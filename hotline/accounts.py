@@ -139,7 +139,16 @@ def check_username(username: str) -> None:
         raise InvalidInputError("a username is 1-64 letters, digits, '.', '-' or '_'")
 
 
-async def add_user(engine: AsyncEngine, username: str, password: str, role: AccountRole) -> int:
+async def add_user(
+    engine: AsyncEngine,
+    username: str,
+    password: str,
+    role: AccountRole,
+    *,
+    hasher: PasswordHasher = password_hasher,
+) -> int:
+    """Add an account. ``hasher`` sets the argon2id cost (tests pass a cheap one; the cost
+    is stored in the hash, and the next sign-in rehashes to the standard cost)."""
     if role not in ROLES:
         raise InvalidInputError("unknown role")
     check_username(username)
@@ -147,7 +156,7 @@ async def add_user(engine: AsyncEngine, username: str, password: str, role: Acco
         raise InvalidInputError(
             f"a password has at least {MIN_PASSWORD} and at most {MAX_PASSWORD} characters"
         )
-    password_hash = await asyncio.to_thread(password_hasher.hash, password)
+    password_hash = await asyncio.to_thread(hasher.hash, password)
     try:
         async with engine.begin() as conn:
             result = await conn.execute(

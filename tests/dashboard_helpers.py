@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import httpx
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 
 from hotline.accounts import add_user
 from hotline.sessions import token_digest
@@ -20,6 +21,8 @@ from web.app import HotlineApp
 from web.dashboard.core import COOKIE_PATH, SESSION_COOKIE, csrf_token, sign_token
 
 PASSWORD = "correct horse battery staple"
+# A cheap argon2id for accounts the tests make in bulk; the sign-in tests use the real cost.
+CHEAP_PASSWORDS = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 CSRF_INPUT = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -37,7 +40,13 @@ async def sign_in(
     """Create a ``role`` user with 2FA done, and give ``client`` a full session of theirs."""
     board = app.state.dashboard
     username = username or f"{role}-{datetime.now(UTC).strftime('%H%M%S%f')}"
-    user_id = await add_user(board.engine, username, PASSWORD, role)  # type: ignore[arg-type]
+    user_id = await add_user(
+        board.engine,
+        username,
+        PASSWORD,
+        role,  # type: ignore[arg-type]
+        hasher=CHEAP_PASSWORDS,
+    )
     async with board.engine.begin() as conn:
         await conn.execute(
             sa.update(users)

@@ -11,27 +11,15 @@ import sqlalchemy as sa
 
 from hotline import casework
 from hotline.tables import audit_log, tips
-from tests.dashboard_helpers import SignedIn
-from tests.dashboard_helpers import sign_in as sign_in_helper
+from tests.dashboard_helpers import SignedIn, sign_in
 from tests.helpers import submit_and_read_receipt
 from web.app import HotlineApp
-from web.dashboard.core import COOKIE_PATH, SESSION_COOKIE
 
 UTC_ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 HEBREW_NOTE = "דיברנו עם המקלט ליד המחסן"
 PAGE = re.compile(rb"/Type /Page\b(?!s)")
 # Cyrillic, Arabic, Greek and Chinese on purpose (the font has no Chinese: drawn as boxes).
 NON_LATIN = "Свидетель видел мужчин у склада. شاهدت رجالا عند المستودع. Ελληνικά. 在仓库附近看到"  # noqa: RUF001
-
-
-async def sign_in(app: HotlineApp, client: httpx.AsyncClient, **options: str) -> SignedIn:
-    """``sign_in``, with the cookie also under ``testserver.local``: the cookie jar files a
-    dotless host's cookies there, and sends none set for plain ``testserver``."""
-    who = await sign_in_helper(app, client, **options)
-    value = next(c.value for c in client.cookies.jar if c.name == SESSION_COOKIE)
-    host = httpx.URL(str(client.base_url)).host
-    client.cookies.set(SESSION_COOKIE, value, domain=f"{host}.local", path=COOKIE_PATH)
-    return who
 
 
 async def _file_tip(app: HotlineApp, client: httpx.AsyncClient, text: str) -> tuple[uuid.UUID, str]:

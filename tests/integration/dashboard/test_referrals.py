@@ -15,11 +15,10 @@ from hotline import referrals
 from hotline.demo import DEMO_SERVICES, seed_referrals
 from hotline.referrals import ServiceDraft
 from hotline.tables import audit_log, referral_services, tip_events, tip_referrals, tips
-from tests import dashboard_helpers
-from tests.dashboard_helpers import SignedIn
+from tests.dashboard_helpers import SignedIn, sign_in
 from tests.helpers import submit_and_read_receipt
 from web.app import HotlineApp
-from web.dashboard.core import COOKIE_PATH, CSRF_FIELD, SESSION_COOKIE
+from web.dashboard.core import CSRF_FIELD
 from web.dashboard.referrals import tip_panel
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -34,17 +33,6 @@ SHELTER = {
     "description": "Safe housing.\nChildren welcome.",
     "active": "on",
 }
-
-
-async def sign_in(app: HotlineApp, client: httpx.AsyncClient, *, role: str) -> SignedIn:
-    """``dashboard_helpers.sign_in``, with its cookie made sendable: the standard library's
-    cookie jar never sends a cookie whose domain is a dotless host such as "testserver"."""
-    who = await dashboard_helpers.sign_in(app, client, role=role)
-    for cookie in list(client.cookies.jar):
-        if cookie.name == SESSION_COOKIE and cookie.domain == "testserver":
-            client.cookies.jar.clear(cookie.domain, cookie.path, cookie.name)
-            client.cookies.set(SESSION_COOKIE, cookie.value or "", path=COOKIE_PATH)
-    return who
 
 
 async def add_service(client: httpx.AsyncClient, who: SignedIn, **fields: str) -> httpx.Response:

@@ -13,25 +13,13 @@ from hotline.queue import redis_settings
 from hotline.settings import Settings
 from hotline.tables import audit_log, tip_events, tip_messages, tips
 from hotline.worker import reseal_replies, startup_context
-from tests.dashboard_helpers import SignedIn
-from tests.dashboard_helpers import sign_in as sign_in_helper
+from tests.dashboard_helpers import SignedIn, sign_in
 from tests.helpers import submit_and_read_receipt
 from web.app import HotlineApp
-from web.dashboard.core import COOKIE_PATH, SESSION_COOKIE
 
 REPORT = "Three women sleep in the back of the nail salon and never leave."
 ANSWER = "Thank you. A partner organisation is looking into this today."
 PENDING = "A reply is being prepared"
-
-
-async def sign_in(app: HotlineApp, client: httpx.AsyncClient, **options: str) -> SignedIn:
-    """``sign_in``, with the cookie also under ``testserver.local``: the cookie jar files a
-    dotless host's cookies there, and sends none set for plain ``testserver``."""
-    who = await sign_in_helper(app, client, **options)
-    value = next(c.value for c in client.cookies.jar if c.name == SESSION_COOKIE)
-    host = httpx.URL(str(client.base_url)).host
-    client.cookies.set(SESSION_COOKIE, value, domain=f"{host}.local", path=COOKIE_PATH)
-    return who
 
 
 async def only_tip(app: HotlineApp) -> uuid.UUID:

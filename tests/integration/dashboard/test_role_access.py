@@ -17,8 +17,7 @@ from starlette.convertors import Convertor, FloatConvertor, IntegerConvertor, UU
 from starlette.routing import BaseRoute, Mount, Route
 
 from tests.conftest import CLIENT_ADDRESS
-from tests.dashboard_helpers import SignedIn
-from tests.dashboard_helpers import sign_in as sign_in_helper
+from tests.dashboard_helpers import sign_in
 from web.app import HotlineApp
 from web.dashboard.core import COOKIE_PATH, SESSION_COOKIE, sign_token
 
@@ -73,15 +72,6 @@ def dashboard_routes(app: HotlineApp) -> list[tuple[str, str, str | None]]:
 def board(app: HotlineApp) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, client=CLIENT_ADDRESS)
     return httpx.AsyncClient(transport=transport, base_url="https://testserver")
-
-
-async def sign_in(app: HotlineApp, client: httpx.AsyncClient, *, role: str) -> SignedIn:
-    """``sign_in``, with the cookie also under ``testserver.local``: the cookie jar files a
-    dotless host's cookies there, and sends none set for plain ``testserver``."""
-    who = await sign_in_helper(app, client, role=role)
-    value = next(c.value for c in client.cookies.jar if c.name == SESSION_COOKIE)
-    client.cookies.set(SESSION_COOKIE, value or "", domain="testserver.local", path=COOKIE_PATH)
-    return who
 
 
 async def test_every_dashboard_route_is_guarded_except_the_sign_in_pages(

@@ -18,8 +18,7 @@ from hotline import accounts
 from hotline.settings import Settings
 from hotline.tables import audit_log, dashboard_sessions, users
 from tests.conftest import CLIENT_ADDRESS, make_settings
-from tests.dashboard_helpers import SignedIn, csrf_of
-from tests.dashboard_helpers import sign_in as sign_in_helper
+from tests.dashboard_helpers import csrf_of, sign_in
 from web.app import HotlineApp, create_app
 from web.dashboard.core import COOKIE_PATH, SESSION_COOKIE
 
@@ -29,16 +28,6 @@ SECRET = re.compile(r'<code id="totp-secret">([A-Z2-7 ]+)</code>')
 RECOVERY = re.compile(r"<li><code>([a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4})</code></li>")
 WRONG = "That username and password do not match an account."
 LOCKED = "This account is locked"
-
-
-async def sign_in(app: HotlineApp, client: httpx.AsyncClient, *, role: str) -> SignedIn:
-    """``sign_in``, with the cookie also under ``testserver.local``: the cookie jar files a
-    dotless host's cookies there, and sends none set for plain ``testserver``."""
-    who = await sign_in_helper(app, client, role=role)
-    value = next(c.value for c in client.cookies.jar if c.name == SESSION_COOKIE)
-    host = httpx.URL(str(client.base_url)).host
-    client.cookies.set(SESSION_COOKIE, value or "", domain=f"{host}.local", path=COOKIE_PATH)
-    return who
 
 
 def board(app: HotlineApp) -> httpx.AsyncClient:

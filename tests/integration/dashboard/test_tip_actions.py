@@ -17,24 +17,12 @@ from hotline.settings import Settings
 from hotline.tables import audit_log, tip_events, tip_notes, tip_overrides, tips
 from hotline.verdict import PRIORITY
 from tests.conftest import CLIENT_ADDRESS
-from tests.dashboard_helpers import SignedIn
-from tests.dashboard_helpers import sign_in as sign_in_helper
+from tests.dashboard_helpers import SignedIn, sign_in
 from tests.helpers import submit
 from web.app import HotlineApp
-from web.dashboard.core import COOKIE_PATH, SESSION_COOKIE
 
 REPORT = "They took our passports and the girls are locked in the basement at night."
 MARKER = "zebra-quartz-7731 secret note"
-
-
-async def sign_in(app: HotlineApp, client: httpx.AsyncClient, **options: str) -> SignedIn:
-    """``sign_in``, with the cookie also under ``testserver.local``: the cookie jar files a
-    dotless host's cookies there, and sends none set for plain ``testserver``."""
-    who = await sign_in_helper(app, client, **options)
-    value = next(c.value for c in client.cookies.jar if c.name == SESSION_COOKIE)
-    host = httpx.URL(str(client.base_url)).host
-    client.cookies.set(SESSION_COOKIE, value, domain=f"{host}.local", path=COOKIE_PATH)
-    return who
 
 
 @pytest.fixture

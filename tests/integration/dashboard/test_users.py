@@ -13,23 +13,11 @@ import sqlalchemy as sa
 from hotline import accounts
 from hotline.tables import audit_log, user_recovery_codes, users
 from tests.conftest import CLIENT_ADDRESS
-from tests.dashboard_helpers import SignedIn, csrf_of
-from tests.dashboard_helpers import sign_in as sign_in_helper
+from tests.dashboard_helpers import csrf_of, sign_in
 from web.app import HotlineApp
-from web.dashboard.core import COOKIE_PATH, SESSION_COOKIE
 
 PASSWORD = "a long enough password"
 LOGIN_CSRF = re.compile(r'name="login_csrf" value="([^"]+)"')
-
-
-async def sign_in(app: HotlineApp, client: httpx.AsyncClient, *, role: str) -> SignedIn:
-    """``sign_in``, with the cookie also under ``testserver.local``: the cookie jar files a
-    dotless host's cookies there, and sends none set for plain ``testserver``."""
-    who = await sign_in_helper(app, client, role=role)
-    value = next(c.value for c in client.cookies.jar if c.name == SESSION_COOKIE)
-    host = httpx.URL(str(client.base_url)).host
-    client.cookies.set(SESSION_COOKIE, value or "", domain=f"{host}.local", path=COOKIE_PATH)
-    return who
 
 
 def board(app: HotlineApp) -> httpx.AsyncClient:
