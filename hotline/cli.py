@@ -18,6 +18,8 @@ from hotline.errors import HotlineError, SettingsError
 from hotline.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logs.get_logger(__name__)
@@ -366,6 +368,172 @@ def _user_changes() -> dict[str, Callable[[AsyncEngine, int], Awaitable[None]]]:
     }
 
 
+def cmd_user_phone(settings: Settings, args: argparse.Namespace) -> int:
+    """Set or clear a user's pager number; it is printed back masked, never in full."""
+    from hotline import accounts, audit, rota
+    from hotline.errors import InvalidInputError, NotFoundError
+
+    if args.clear == (args.number is not None):
+        raise InvalidInputError("give either a NUMBER or --clear")
+
+    async def run() -> int:
+        engine = db.create_engine(settings)
+        try:
+            found = await accounts.find_user_by_name(engine, args.username)
+            if found is None:
+                raise NotFoundError("no user by that name")
+            hasher = keys.load_hash_key(settings.keys_dir)
+            if args.clear:
+                await rota.clear_contact(engine, found.id)
+                change, shown = "clear", "cleared"
+            else:
+                await rota.set_contact(
+                    engine,
+                    keys.load_sealer(settings.keys_dir),
+                    hasher,
+                    found.id,
+                    args.number,
+                    region=settings.phone_region,
+                )
+                number = rota.normalise_number(args.number, region=settings.phone_region)
+                change, shown = "set", f"set to {rota.mask_number(number)}"
+            await audit.record(
+                engine,
+                hasher,
+                actor=audit.Actor(None, None),
+                action="user_change",
+                detail={"pager": change, "user_id": found.id, "by": "cli"},
+            )
+            print(f"user phone: {shown} (user id {found.id}).")
+            return 0
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _until(instant: datetime, zone: str) -> str:
+    from hotline import rota
+
+    local = rota.in_zone(instant, zone).strftime("%Y-%m-%d %H:%M %Z")
+    return f"{local} ({zone}) = {instant.strftime('%Y-%m-%d %H:%M UTC')}"
+
+
+async def _rota_record(
+    settings: Settings, engine: AsyncEngine, change: str, shift_id: int, layer: str
+) -> None:
+    from hotline import audit
+
+    await audit.record(
+        engine,
+        keys.load_hash_key(settings.keys_dir),
+        actor=audit.Actor(None, None),
+        action="user_change",
+        detail={"rota": change, "shift_id": shift_id, "layer": layer, "by": "cli"},
+    )
+
+
+async def _rota_add(settings: Settings, engine: AsyncEngine, args: argparse.Namespace) -> None:
+    from hotline import accounts, rota
+    from hotline.errors import NotFoundError
+
+    found = await accounts.find_user_by_name(engine, args.user)
+    if found is None:
+        raise NotFoundError("no user by that name")
+    zone = rota.check_zone(args.tz).key
+    shift_id = await rota.add_shift(
+        engine,
+        layer=args.layer,
+        user_id=found.id,
+        starts_at=rota.parse_local(args.start, zone),
+        ends_at=rota.parse_local(args.end, zone),
+        tz=zone,
+        override=args.override,
+        created_by=None,
+    )
+    await _rota_record(settings, engine, "add", shift_id, args.layer)
+    shift = await rota.get_shift(engine, shift_id)
+    print(
+        f"rota add: shift {shift_id} ({shift.layer}, {shift.username}"
+        f"{', override' if shift.override else ''}) "
+        f"from {_until(shift.starts_at, shift.tz)} to {_until(shift.ends_at, shift.tz)}."
+    )
+
+
+async def _rota_remove(settings: Settings, engine: AsyncEngine, args: argparse.Namespace) -> None:
+    from hotline import rota
+
+    removed = await rota.remove_shift(engine, args.shift_id)
+    await _rota_record(settings, engine, "remove", removed.id, removed.layer)
+    print(f"rota remove: shift {removed.id} ({removed.layer}) removed.")
+
+
+async def _rota_list(_settings: Settings, engine: AsyncEngine, args: argparse.Namespace) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from hotline import rota
+    from hotline.errors import InvalidInputError
+
+    if not 1 <= args.days <= 366:
+        raise InvalidInputError("--days is between 1 and 366")
+    now = datetime.now(UTC)
+    shifts = await rota.list_shifts(engine, now, now + timedelta(days=args.days))
+    for shift in shifts:
+        kind = "override" if shift.override else "regular"
+        flag = "\tdisabled" if shift.disabled else ""
+        print(
+            f"{shift.id}\t{shift.layer}\t{shift.username}\t{kind}\t"
+            f"{_until(shift.starts_at, shift.tz)}\t{_until(shift.ends_at, shift.tz)}{flag}"
+        )
+    if not shifts:
+        print(f"no shifts in the next {args.days} days.")
+
+
+async def _rota_now(_settings: Settings, engine: AsyncEngine, _args: argparse.Namespace) -> None:
+    from datetime import UTC, datetime
+
+    from hotline import rota
+
+    contacts = await rota.contact_states(engine)
+    for layer, holder in (await rota.on_call_now(engine, datetime.now(UTC))).items():
+        if holder is None:
+            print(f"{layer}\tNOBODY\tpages for this layer reach no one")
+            continue
+        pager = "pager ok"
+        if holder.user_id not in contacts:
+            pager = "NO PAGER NUMBER"
+        elif contacts[holder.user_id]:
+            pager = "OPTED OUT"
+        kind = "override" if holder.override else "regular"
+        print(
+            f"{layer}\t{holder.username}\t{kind}\t"
+            f"until {_until(holder.ends_at, holder.tz)}\t{pager}"
+        )
+
+
+RotaCommand = Callable[[Settings, "AsyncEngine", argparse.Namespace], Awaitable[None]]
+ROTA_COMMANDS: dict[str, RotaCommand] = {
+    "add": _rota_add,
+    "remove": _rota_remove,
+    "list": _rota_list,
+    "now": _rota_now,
+}
+
+
+def cmd_rota(settings: Settings, args: argparse.Namespace) -> int:
+    """The on-call rota: add, list and remove shifts; who is on call now."""
+
+    async def run() -> int:
+        engine = db.create_engine(settings)
+        try:
+            await ROTA_COMMANDS[args.rota_command](settings, engine, args)
+            return 0
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
 def cmd_triage(_settings: Settings, args: argparse.Namespace) -> int:
     import triage
     from triage.evaluation import evaluate
@@ -449,6 +617,32 @@ def build_parser() -> argparse.ArgumentParser:
         u.set_defaults(handler=cmd_user)
     u = user_commands.add_parser("list", help="list users, roles and status")
     u.set_defaults(handler=cmd_user)
+    u = user_commands.add_parser(
+        "phone", help="set or clear a user's pager number (printed back masked)"
+    )
+    u.add_argument("username")
+    u.add_argument("number", nargs="?", help="the number, with its country code")
+    u.add_argument("--clear", action="store_true", help="forget the user's pager number")
+    u.set_defaults(handler=cmd_user_phone)
+
+    p = commands.add_parser("rota", help="the on-call rota")
+    rota_commands = p.add_subparsers(dest="rota_command", required=True)
+    r = rota_commands.add_parser("add", help="add a shift (times are wall-clock times in --tz)")
+    r.add_argument("--layer", choices=["primary", "backup", "supervisor"], required=True)
+    r.add_argument("--user", required=True, help="username")
+    r.add_argument("--start", required=True, help='"YYYY-MM-DD HH:MM"')
+    r.add_argument("--end", required=True, help='"YYYY-MM-DD HH:MM"')
+    r.add_argument("--tz", default="UTC", help="IANA zone, such as Europe/Madrid (default UTC)")
+    r.add_argument("--override", action="store_true", help="a swap: wins over regular shifts")
+    r.set_defaults(handler=cmd_rota)
+    r = rota_commands.add_parser("list", help="shifts in the next days")
+    r.add_argument("--days", type=int, default=14)
+    r.set_defaults(handler=cmd_rota)
+    r = rota_commands.add_parser("now", help="who is on call now, per layer")
+    r.set_defaults(handler=cmd_rota)
+    r = rota_commands.add_parser("remove", help="remove a shift by its id")
+    r.add_argument("shift_id", type=int)
+    r.set_defaults(handler=cmd_rota)
 
     p = commands.add_parser("triage", help="run the triage rules")
     triage_commands = p.add_subparsers(dest="triage_command", required=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from web.dashboard import exports, queue, referrals, signin, stats, tips, users
+from web.dashboard import exports, queue, referrals, rota, signin, stats, tips, users
 
 
 def all_routes() -> list[BaseRoute]:
@@ -16,4 +16,5 @@ def all_routes() -> list[BaseRoute]:
         *stats.routes,
         *exports.routes,
         *users.routes,
+        *rota.routes,
     ]
