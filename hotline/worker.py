@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
 from arq import Retry, cron
-from arq.connections import RedisSettings
+from arq.connections import ArqRedis, RedisSettings
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 
 import triage
-from hotline import db, keys, logs, metrics
+from hotline import db, keys, logs, metrics, paging
 from hotline.conversations import TextSender, expire_threads, thread_of_tip
 from hotline.errors import SealError
 from hotline.intake import Report
@@ -29,6 +31,21 @@ log = logs.get_logger(__name__)
 Ctx = dict[str, Any]
 REASSESS_BATCH = 200
 RESEAL_BATCH = 500
+PAGE_STEP = "page_step"
+
+
+def _now(ctx: Ctx) -> datetime:
+    """The jobs' clock: ``ctx["clock"]`` (tests put a controllable one there)."""
+    clock: Callable[[], datetime] = ctx.get("clock") or _utc_now
+    return clock()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def page_job_id(tip_id: UUID, step: int) -> str:
+    return f"page:{tip_id}:{step}"
 
 
 def _read_tip(ctx: Ctx, tip_id: UUID, body_sealed: bytes) -> str | None:
@@ -51,14 +68,24 @@ def _assess(ctx: Ctx, text: str) -> triage.Assessment | None:
 
 
 async def dispatch_tip(ctx: Ctx, tip_id: str) -> None:
-    """Link the tip's entities and mark it dispatched, once. Paging hangs here later."""
+    """Link the tip's entities and mark it dispatched, once; start paging when it is urgent.
+
+    A tip whose urgency in force is paged gets ``page_state="active"`` in the same
+    transaction as ``dispatched_at``, so a crash between the two cannot lose its chain; the
+    chain's first step is enqueued at once (and the escalation sweep restores it if not).
+    """
     engine = ctx["engine"]
     tip = UUID(tip_id)
     try:
         async with engine.connect() as conn:
             row = (
                 await conn.execute(
-                    sa.select(tips.c.body_sealed, tips.c.dispatched_at).where(tips.c.id == tip)
+                    sa.select(
+                        tips.c.body_sealed,
+                        tips.c.dispatched_at,
+                        tips.c.urgency,
+                        tips.c.urgency_override,
+                    ).where(tips.c.id == tip)
                 )
             ).one_or_none()
         if row is None or row.dispatched_at is not None:
@@ -66,12 +93,16 @@ async def dispatch_tip(ctx: Ctx, tip_id: str) -> None:
         text = _read_tip(ctx, tip, row.body_sealed)
         assessment = _assess(ctx, text) if text is not None else None
         digests = entity_digests(ctx["linkage"], assessment.entities) if assessment else set()
-        now = datetime.now(UTC)
+        now = _now(ctx)
+        paged = paging.is_paged(ctx["settings"], row.urgency_override or row.urgency)
+        values: dict[str, Any] = {"dispatched_at": now}
+        if paged:
+            values.update(page_state="active", updated_at=now)
         async with engine.begin() as conn:
             claimed = await conn.execute(
                 sa.update(tips)
                 .where(tips.c.id == tip, tips.c.dispatched_at.is_(None))
-                .values(dispatched_at=now)
+                .values(**values)
             )
             if claimed.rowcount != 1:
                 return  # another worker won the race
@@ -82,6 +113,59 @@ async def dispatch_tip(ctx: Ctx, tip_id: str) -> None:
         raise Retry(defer=timedelta(seconds=2 * ctx.get("job_try", 1))) from None
     metrics.TIPS_DISPATCHED.inc()
     log.info("tip_dispatched", tip_id=tip_id)
+    if paged:
+        await _enqueue_steps(ctx["redis"], [paging.Due(tip, 0, 0.0)])
+
+
+async def _enqueue_steps(redis: ArqRedis, steps: list[paging.Due]) -> int:
+    """Enqueue each step under its job id (a step already waiting stays as it is).
+
+    A Redis fault is logged, not raised: the escalation sweep finds the step again.
+    """
+    added = 0
+    for due in steps:
+        try:
+            job = await redis.enqueue_job(
+                PAGE_STEP,
+                str(due.tip_id),
+                due.step,
+                _job_id=page_job_id(due.tip_id, due.step),
+                _defer_by=timedelta(seconds=due.delay) if due.delay > 0 else None,
+            )
+        except (RedisError, OSError) as exc:
+            log.error("page_not_enqueued", tip_id=str(due.tip_id), status=type(exc).__name__)
+            continue
+        added += job is not None
+    return added
+
+
+async def page_step(ctx: Ctx, tip_id: str, step: int) -> None:
+    """One step of a tip's paging chain (ids only in Redis; idempotent, at most once)."""
+    tip = UUID(tip_id)
+    try:
+        due = await paging.page_step(
+            ctx["engine"],
+            tip,
+            int(step),
+            settings=ctx["settings"],
+            opener=ctx["opener"],
+            pager=ctx.get("pager"),
+            now=_now(ctx),
+            job_try=ctx.get("job_try", 1),
+        )
+    except OperationalError:
+        raise Retry(defer=timedelta(seconds=2 * ctx.get("job_try", 1))) from None
+    if due is None:
+        return
+    if due.step == int(step):  # not due yet (a clock ahead of the database's rows)
+        raise Retry(defer=timedelta(seconds=max(due.delay, 0.05)))
+    await _enqueue_steps(ctx["redis"], [due])
+
+
+async def sweep_pages(ctx: Ctx) -> int:
+    """Enqueue every active chain's next step, due or deferred (the database is the truth)."""
+    steps = await paging.due_steps(ctx["engine"], ctx["settings"], now=_now(ctx))
+    return await _enqueue_steps(ctx["redis"], steps) if steps else 0
 
 
 async def deliver_reply(ctx: Ctx, message_id: str) -> str | None:
@@ -250,6 +334,7 @@ async def expire_sms_threads(ctx: Ctx) -> int:
 async def startup_context(ctx: Ctx, settings: Settings) -> None:
     """What every job needs: settings, engine, the private keys, the linkage key."""
     ctx["settings"] = settings
+    ctx.setdefault("clock", _utc_now)
     ctx["engine"] = db.create_engine(settings)
     passphrase = settings.key_passphrase.get_secret_value() if settings.key_passphrase else None
     ctx["opener"] = keys.load_opener(settings.keys_dir, passphrase)
@@ -267,6 +352,13 @@ def worker_settings(settings: Settings, redis: RedisSettings) -> dict[str, Any]:
         await startup_context(ctx, settings)
         if settings.sms_enabled:
             channel.start_worker_channel(ctx, settings)
+            ctx["pager"] = ctx["texts"]  # the SMS sender is the core's Pager too
+        else:
+            log.warning("pages_not_sent", status="sms_not_configured")
+        try:
+            await sweep_pages(ctx)  # restore chains lost with the last worker or Redis
+        except OperationalError as exc:
+            log.error("page_sweep_failed", status=type(exc).__name__)
         log.info("worker_started", role="worker", rules_version=triage.rules_version())
 
     async def shutdown(ctx: Ctx) -> None:
@@ -275,9 +367,16 @@ def worker_settings(settings: Settings, redis: RedisSettings) -> dict[str, Any]:
             await ctx["engine"].dispose()
 
     return {
-        "functions": [dispatch_tip, deliver_reply, reseal_replies, jobs.clean_up_at_carrier],
+        "functions": [
+            dispatch_tip,
+            deliver_reply,
+            reseal_replies,
+            page_step,
+            jobs.clean_up_at_carrier,
+        ],
         "cron_jobs": [
             cron(sweep_undispatched, second={0, 30}, run_at_startup=True, unique=True),
+            cron(sweep_pages, second={2, 17, 32, 47}, unique=True),
             cron(reseal_replies, second={5, 35}, run_at_startup=True, unique=True),
             cron(purge_expired_handoffs, minute=set(range(0, 60, 5)), second=0),
             cron(jobs.sweep_carrier, second={10, 40}, unique=True),

@@ -45,4 +45,4 @@ async def test_a_tip_enqueued_again_after_its_job_ran_is_not_dispatched_twice(
             )
         ).scalar_one()
     assert count == 1
-    assert worker.jobs_complete + second.jobs_complete == 2
+    assert second.jobs_complete == 1  # only the duplicate dispatch (the first also paged)
