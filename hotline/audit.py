@@ -52,6 +52,7 @@ ACTIONS = frozenset(
         "sign_in",
         "sign_out",
         "user_change",
+        "acknowledge",
     }
 )
 

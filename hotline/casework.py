@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from hotline import paging
 from hotline.commits import GroupCommitter
 from hotline.errors import ConflictError, InvalidInputError, NotFoundError
 from hotline.replies import ReplyDelivery, add_reply
@@ -135,8 +136,17 @@ async def touch(engine: AsyncEngine, tip_id: uuid.UUID) -> None:
 # -- holding a tip ----------------------------------------------------------------------
 
 
-async def claim(engine: AsyncEngine, tip_id: uuid.UUID, actor: Actor) -> None:
-    """Hold the tip. Another's hold can be taken over by a supervisor only."""
+async def claim(engine: AsyncEngine, tip_id: uuid.UUID, actor: Actor) -> bool:
+    """Hold the tip. Another's hold can be taken over by a supervisor only.
+
+    Claiming also acknowledges the tip's page chain, if one is escalating: someone has it.
+    True when this claim stopped a chain.
+    """
+    await _hold(engine, tip_id, actor)
+    return await paging.acknowledge(engine, tip_id, user_id=actor.user_id, via="claim", now=_now())
+
+
+async def _hold(engine: AsyncEngine, tip_id: uuid.UUID, actor: Actor) -> None:
     async with engine.begin() as conn:
         tip = await _tip(conn, tip_id)
         if tip.claimed_by == actor.user_id:

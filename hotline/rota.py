@@ -427,7 +427,10 @@ async def contact_states(engine: AsyncEngine) -> dict[int, bool]:
 
 
 async def user_for_phone(engine: AsyncEngine, hasher: KeyedHash, e164: str) -> int | None:
-    """The user whose pager number is ``e164`` (matched by keyed hash), or None."""
+    """The user whose pager number is ``e164`` (matched by keyed hash), or None.
+
+    Disabled users are found too: their ACK is refused by the caller, not taken for a
+    reporter's new tip."""
     digest = phone_digest(hasher, e164)
     async with engine.connect() as conn:
         row = (

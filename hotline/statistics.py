@@ -1,7 +1,8 @@
 """Figures for supervisors: volume, response times and overrides, over a period.
 
-Aggregates only: counts and medians by channel, category, urgency, language and week, and
-how often dispatchers overruled triage where each indicator fired. Nothing here names a
+Aggregates only: counts and medians by channel, category, urgency, language and week, how
+soon urgent tips paged someone and were acknowledged, and how often dispatchers overruled
+triage where each indicator fired. Nothing here names a
 tip, a reference or a person, so every figure may leave the dashboard as CSV.
 
 The work stays in the database. Volume is one ``GROUP BY`` over the period's rows (by UTC
@@ -23,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hotline.errors import InvalidInputError
-from hotline.tables import tip_overrides, tips
+from hotline.tables import pages, tip_overrides, tips
 from hotline.verdict import PRIORITY, URGENCIES
 from triage.assessment import CATEGORIES
 from triage.engine import shipped_engine
@@ -72,6 +73,11 @@ class ResponseTime:
     median_claim_seconds: float | None
     closed: int
     median_close_seconds: float | None
+    # Paging: from receipt to the first page sent, and to the acknowledgement.
+    paged: int = 0
+    median_page_seconds: float | None = None
+    acknowledged: int = 0
+    median_ack_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +202,37 @@ async def _medians(
         )
         .subquery("durations")
     )
+    return await _median_by_priority(conn, durations)
+
+
+async def _page_medians(conn: AsyncConnection, period: Period) -> dict[int, tuple[int, float]]:
+    """Priority → (tips paged, median seconds from creation to the first page sent).
+
+    The first page *sent*: a step that found no number, an opted-out number or nobody on
+    call woke no one, so the time runs on to the first page that went out.
+    """
+    first_sent = (
+        sa.select(pages.c.tip_id, sa.func.min(pages.c.sent_at).label("sent_at"))
+        .where(pages.c.sent_at.is_not(None))
+        .group_by(pages.c.tip_id)
+        .subquery("first_sent")
+    )
+    # min() hands SQLite's stored text back untyped: compare it as the column's type.
+    sent_at = sa.type_coerce(first_sent.c.sent_at, pages.c.sent_at.type)
+    seconds = _seconds_between(conn.dialect.name, tips.c.created_at, sent_at)
+    durations = (
+        sa.select(tips.c.priority.label("p"), seconds.label("s"))
+        .select_from(tips.join(first_sent, first_sent.c.tip_id == tips.c.id))
+        .where(tips.c.created_at >= period.since, tips.c.created_at < period.until)
+        .subquery("durations")
+    )
+    return await _median_by_priority(conn, durations)
+
+
+async def _median_by_priority(
+    conn: AsyncConnection, durations: sa.Subquery
+) -> dict[int, tuple[int, float]]:
+    """Over ``durations`` (columns ``p`` and ``s``): priority → (count, median of ``s``)."""
     ranked = sa.select(
         durations.c.p,
         durations.c.s,
@@ -260,6 +297,8 @@ async def gather_statistics(
         volume = await _volume(conn, period)
         claims = await _medians(conn, period, tips.c.first_claimed_at)
         closes = await _medians(conn, period, tips.c.closed_at)
+        pagings = await _page_medians(conn, period)
+        acks = await _medians(conn, period, tips.c.acknowledged_at)
         override_rows = await _override_rows(conn, period)
 
     weeks: Counter[str] = Counter()
@@ -287,6 +326,10 @@ async def gather_statistics(
             median_claim_seconds=claims[rank][1] if rank in claims else None,
             closed=closes.get(rank, (0, 0.0))[0],
             median_close_seconds=closes[rank][1] if rank in closes else None,
+            paged=pagings.get(rank, (0, 0.0))[0],
+            median_page_seconds=pagings[rank][1] if rank in pagings else None,
+            acknowledged=acks.get(rank, (0, 0.0))[0],
+            median_ack_seconds=acks[rank][1] if rank in acks else None,
         )
         for rank, urgency in enumerate(URGENCIES)
     )

@@ -100,6 +100,8 @@ tips = sa.Table(
     # The queue's change stamp (max(updated_at)), read by the live dashboard every second.
     sa.Index("ix_tips_updated", "updated_at"),
     sa.Index("ix_tips_undispatched", "dispatched_at", "created_at"),
+    # Paging chains the queue's alerts and banner look for (active, exhausted, nobody).
+    sa.Index("ix_tips_page_state", "page_state"),
 )
 
 tip_messages = sa.Table(

@@ -48,7 +48,13 @@ def build_webhook(
     outbox = CarrierOutbox(
         redis_settings(settings.redis_url, conn_retries=0) if settings.redis_url else None
     )
-    return SmsWebhook(settings=settings, conversations=conversations, outbox=outbox)
+    return SmsWebhook(
+        settings=settings,
+        conversations=conversations,
+        outbox=outbox,
+        engine=engine,
+        hasher=hasher,
+    )
 
 
 def start_worker_channel(ctx: dict[str, Any], settings: Settings) -> None:

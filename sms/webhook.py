@@ -5,12 +5,20 @@ Every request must carry a valid ``X-Twilio-Signature`` for the configured publi
 the secondary auth token; anything else gets 403 and nothing is stored. The answer is
 TwiML, given as soon as the message is durably committed; slow work (media, deletion at
 Twilio) is left to the worker.
+
+An on-call dispatcher acknowledges a page by texting ``ACK <code>`` from their registered
+pager number. Only a sender whose number's keyed hash (``rota.phone_digest``) is a pager's
+is answered as a dispatcher; that message makes no thread and no tip. From anyone else,
+``ACK 1234`` is an ordinary reporter's message, handled exactly as any other, so a reporter
+learns nothing of paging.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from uuid import UUID
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -18,11 +26,14 @@ from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from hotline import logs
-from hotline.conversations import Conversations, Inbound, Received
-from hotline.errors import InvalidInputError
+from hotline import logs, paging, rota
+from hotline.accounts import get_user
+from hotline.casework import reference_of
+from hotline.conversations import Conversations, Inbound, Received, normalise_sender
+from hotline.errors import InvalidInputError, NotFoundError
+from hotline.keys import KeyedHash
 from hotline.settings import Settings
-from sms.keywords import keyword_of
+from sms.keywords import ack_code_of, keyword_of
 from sms.outbox import CarrierOutbox
 from sms.texts import Texts
 
@@ -32,6 +43,9 @@ INBOUND_PATH = "/sms/twilio"
 STATUS_PATH = "/sms/twilio/status"
 _TWIML = "application/xml"
 _MAX_MEDIA = 10  # Twilio sends at most ten attachments with one message
+# What a dispatcher's pager is answered (English: the dashboard's language).
+ACKNOWLEDGED_TEXT = "Acknowledged: tip {reference}."
+NO_PAGE_TEXT = "No open page with that code."
 
 
 class SmsWebhook:
@@ -43,7 +57,11 @@ class SmsWebhook:
         settings: Settings,
         conversations: Conversations,
         outbox: CarrierOutbox,
+        engine: AsyncEngine | None = None,
+        hasher: KeyedHash | None = None,
     ) -> None:
+        """``engine`` and ``hasher``: for on-call dispatchers' ``ACK`` texts; without them,
+        every message is a reporter's."""
         tokens = [settings.twilio_auth_token, settings.twilio_auth_token_secondary]
         self._validators = [RequestValidator(t.get_secret_value()) for t in tokens if t]
         self._account_sid = settings.twilio_account_sid
@@ -52,6 +70,9 @@ class SmsWebhook:
         self._conversations = conversations
         self.outbox = outbox
         self._texts = Texts(settings)
+        self._engine = engine
+        self._hasher = hasher
+        self._region = settings.phone_region
 
     async def start(self) -> None:
         await self.outbox.start()
@@ -97,9 +118,15 @@ class SmsWebhook:
             media_count = min(int(str(form.get("NumMedia") or "0")), _MAX_MEDIA)
         except ValueError:
             media_count = 0
+        answer = MessagingResponse()
+        code = ack_code_of(body) if media_count == 0 else None
+        if code is not None:
+            acknowledged = await self._acknowledge(sender, code)
+            if acknowledged is not None:  # a dispatcher's pager: no thread, no tip
+                answer.message(acknowledged)
+                return _twiml(answer)
         inbound = Inbound(sender=sender, text=body, sid=sid, media_count=max(media_count, 0))
         action = keyword_of(body) if media_count == 0 else None
-        answer = MessagingResponse()
         try:
             if action is not None:
                 received = await self._conversations.keyword(inbound, action)
@@ -114,6 +141,30 @@ class SmsWebhook:
         if text and received.joined != "duplicate":
             answer.message(text, action=self._status_url, method="POST")
         return _twiml(answer)
+
+    async def _acknowledge(self, sender: str, code: str) -> str | None:
+        """The answer to a pager's ``ACK <code>``; None when the sender is no pager."""
+        if self._engine is None or self._hasher is None:
+            return None
+        e164 = normalise_sender(sender, region=self._region)
+        user_id = await rota.user_for_phone(self._engine, self._hasher, e164)
+        if user_id is None:
+            return None
+        try:
+            enabled = not (await get_user(self._engine, user_id)).disabled
+        except NotFoundError:
+            enabled = False
+        tip_id = await paging.tip_for_code(self._engine, code) if enabled else None
+        if tip_id is None:
+            log.info("page_ack_refused", user_id=user_id, status="no_open_page")
+            return NO_PAGE_TEXT
+        now = datetime.now(UTC)
+        if not await paging.acknowledge(self._engine, tip_id, user_id=user_id, via="sms", now=now):
+            log.info("page_ack_refused", tip_id=str(tip_id), user_id=user_id, status="not_active")
+            return NO_PAGE_TEXT
+        log.info("page_acknowledged", tip_id=str(tip_id), user_id=user_id, status="sms")
+        reference = await reference_of(self._engine, tip_id)
+        return ACKNOWLEDGED_TEXT.format(reference=reference or "")
 
     def _keyword_text(self, action: str, lang: str) -> str:
         if action == "stop":

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import anyio
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Scope
@@ -24,6 +27,7 @@ from hotline.sessions import SessionStore
 from hotline.settings import Settings
 from sms.channel import build_webhook
 from web import public
+from web.dashboard.alerts import read_reachability
 from web.dashboard.core import Dashboard, build_templates
 from web.dashboard.queue import end_streams
 from web.dashboard.routes import all_routes as dashboard_routes
@@ -54,8 +58,45 @@ class HotlineApp(Starlette):
         )
 
 
+READY_TIMEOUT_SECONDS = 2.0
+
+
 async def healthz(_request: Request) -> Response:
+    """Liveness: the process answers."""
     return PlainTextResponse("ok")
+
+
+async def readyz(request: Request) -> Response:
+    """Readiness: the database answers, someone is on call, pages reach people.
+
+    No sign-in, every role: so it says booleans and counts only, never a name, a number or
+    anything of a tip (not even how many are being paged). 200 when ok, 503 when degraded.
+    """
+    engine = request.app.state.engine
+    database = on_call = paging = False
+    layers_covered = 0
+    with anyio.move_on_after(READY_TIMEOUT_SECONDS):
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+            database = True
+            reach = await read_reachability(engine, datetime.now(UTC))
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("readiness_check_failed", status=type(exc).__name__)
+        else:
+            on_call = not reach.nobody_on_call
+            layers_covered = sum(reach.on_call.values())
+            paging = not reach.pages_failing
+    ready = database and on_call and paging
+    body = {
+        "status": "ok" if ready else "degraded",
+        "checks": {
+            "database": {"ok": database},
+            "on_call": {"ok": on_call, "layers_covered": layers_covered},
+            "paging": {"ok": paging},
+        },
+    }
+    return JSONResponse(body, status_code=200 if ready else 503)
 
 
 def create_app(settings: Settings, *, role: str | None = None) -> HotlineApp:
@@ -151,7 +192,10 @@ def create_app(settings: Settings, *, role: str | None = None) -> HotlineApp:
         log.error("request_crashed", status=type(exc).__name__)
         return public.error_page(request, languages.choose(request), 500)
 
-    routes: list[Any] = [Route("/healthz", healthz, methods=["GET"])]
+    routes: list[Any] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
     if role in ("public", "all"):
         routes += public.routes
     if sms_webhook is not None:

@@ -3,7 +3,10 @@
 The queue shows clear columns only: it opens nothing sealed, so it writes no audit entry.
 Live updates: one broadcaster per process polls a cheap change stamp about once a second
 and wakes every open ``/dashboard/events`` stream, which tells its browser to re-fetch
-the rows (``?fragment=rows``).
+the rows (``?fragment=rows``) and the alerts (``?fragment=alerts``).
+
+Above the table: every escalating page chain and the nobody-reachable banner
+(:mod:`web.dashboard.alerts`).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from hotline.worklist import (
     list_open_tips,
     read_change_stamp,
 )
+from web.dashboard.alerts import alerts_context
 from web.dashboard.core import Dashboard, dashboard, format_age, render, signed_in
 
 log = logs.get_logger(__name__)
@@ -153,6 +157,12 @@ def queue_url(params: Mapping[str, str]) -> str:
 async def queue_page(request: Request, user: Principal) -> Response:
     """The open queue, a page at a time. Reads no sealed column; writes no audit entry."""
     state = dashboard(request)
+    fragment = request.query_params.get("fragment")
+    if fragment == "alerts":
+        alerts = await alerts_context(state.engine, datetime.now(UTC))
+        response = render(request, "dashboard/_queue_alerts.html", alerts, user=user)
+        response.headers["Cache-Control"] = "no-store"
+        return response
     queue_filter = read_filter(request)
     cursor_text = request.query_params.get("after", "")
     try:
@@ -177,9 +187,10 @@ async def queue_page(request: Request, user: Principal) -> Response:
         "open_total": sum(totals.values()),
         "status_labels": STATUS_LABELS,
     }
-    if request.query_params.get("fragment") == "rows":
+    if fragment == "rows":
         response = render(request, "dashboard/_queue_rows.html", context, user=user)
     else:
+        context |= await alerts_context(state.engine, now)
         broadcaster = state.extras.get(BROADCASTER_KEY)
         context |= {
             "filter": queue_filter,

@@ -137,6 +137,10 @@ def stats_rows(stats: Statistics) -> Iterator[tuple[object, ...]]:
         yield (*row, "median_seconds_to_claim", _seconds(times.median_claim_seconds))
         yield (*row, "closed", times.closed)
         yield (*row, "median_seconds_to_close", _seconds(times.median_close_seconds))
+        yield (*row, "paged", times.paged)
+        yield (*row, "median_seconds_to_page", _seconds(times.median_page_seconds))
+        yield (*row, "acknowledged", times.acknowledged)
+        yield (*row, "median_seconds_to_acknowledge", _seconds(times.median_ack_seconds))
     yield ("overrides", "all", "all", "overrides", stats.override_count)
     for item in stats.overrides:
         yield ("override_indicator", item.indicator_id, item.label, "raised", item.raised)

@@ -5,7 +5,8 @@ the trail cannot be written, nothing is shown. Triage's explanation is recompute
 memory from the decrypted text, and the words that fired are highlighted by splitting
 the text into segments the template escapes one by one: reporter text is never marked
 safe. Actions are small POST forms that change the tip through :mod:`hotline.casework`,
-are audited, and answer 303 back to the tip.
+are audited, and answer 303 back to the tip. The tip's on-call pages are shown beside it,
+and its page chain is acknowledged here (claiming the tip acknowledges it too).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import itertools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,7 +28,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 import triage
-from hotline import casework, logs
+from hotline import audit, casework, logs, paging
 from hotline.casefile import (
     load_attachments,
     load_case,
@@ -40,6 +42,7 @@ from hotline.sessions import Principal
 from hotline.tables import tips
 from hotline.verdict import URGENCIES
 from web.dashboard import referrals
+from web.dashboard.alerts import tip_paging_context
 from web.dashboard.core import Dashboard, dashboard, refuse, render, role_allows, signed_in
 
 log = logs.get_logger(__name__)
@@ -74,7 +77,12 @@ EVENT_LABELS = {
     "reporter_deleted": "Reporter deleted their texts",
     "sms_joined": "Reporter texted again",
     "reassessed": "Re-assessed",
+    "acknowledged": "Page acknowledged",
+    "paging_ended": "Paging ended",
 }
+# The audit action of an acknowledgement from the dashboard: its own once the trail knows
+# it, a claim (with detail {"ack": "dashboard"}) until then.
+ACK_AUDIT_ACTION = "acknowledge" if "acknowledge" in audit.ACTIONS else "claim"
 
 
 # -- triage's explanation, as escaped segments ----------------------------------------------
@@ -218,6 +226,7 @@ async def view_tip(request: Request, user: Principal) -> Response:
         "tip_url": _tip_url(tip_id),
     }
     context.update(await referrals.tip_panel(state, tip_id))
+    context.update(await tip_paging_context(state.engine, tip_id))
     return render(request, "dashboard/tip.html", context, user=user)
 
 
@@ -278,8 +287,28 @@ def _action(name: str, audit_action: str, act: Action) -> Callable[[Request], Aw
 async def _do_claim(
     state: Dashboard, tip_id: uuid.UUID, actor: casework.Actor, _form: dict[str, str]
 ) -> dict[str, Any] | None:
-    await casework.claim(state.engine, tip_id, actor)
-    return None
+    acknowledged = await casework.claim(state.engine, tip_id, actor)
+    return {"ack": "claim"} if acknowledged else None
+
+
+@signed_in("dispatcher")
+async def acknowledge_page(request: Request, user: Principal) -> Response:
+    """Stop the tip's page chain: someone has it. Back to the queue or to the tip."""
+    state = dashboard(request)
+    tip_id: uuid.UUID = request.path_params["tip_id"]
+    form = await _form(request)
+    if not await _exists(state, tip_id):
+        return refuse(request, 404, "There is no such tip.", user=user)
+    now = datetime.now(UTC)
+    acknowledged = await paging.acknowledge(
+        state.engine, tip_id, user_id=user.user_id, via="dashboard", now=now
+    )
+    if acknowledged:
+        await state.audit(user, ACK_AUDIT_ACTION, tip_id=tip_id, detail={"ack": "dashboard"})
+        log.info("page_acknowledged", tip_id=str(tip_id), status="dashboard", user_id=user.user_id)
+    # Nothing was escalating (someone acknowledged a moment before): nothing to undo either.
+    back = "/dashboard/" if form.get("back") == "queue" else _tip_url(tip_id)
+    return RedirectResponse(back, status_code=303)
 
 
 async def _do_release(
@@ -380,6 +409,7 @@ routes: list[BaseRoute] = [
     Route(_PREFIX, view_tip, methods=["GET"]),
     Route(_PREFIX + "/media/{media_id:uuid}", view_attachment, methods=["GET"]),
     Route(_PREFIX + "/claim", _action("claim", "claim", _do_claim), methods=["POST"]),
+    Route(_PREFIX + "/ack", acknowledge_page, methods=["POST"]),
     Route(_PREFIX + "/release", _action("release", "release", _do_release), methods=["POST"]),
     Route(_PREFIX + "/status", _action("status", "status", _do_status), methods=["POST"]),
     Route(_PREFIX + "/override", _action("override", "override", _do_override), methods=["POST"]),

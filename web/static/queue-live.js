@@ -1,6 +1,8 @@
-// The live queue: when the server says the queue changed, fetch its rows again and swap
-// them in, keeping focus and scroll, and say how many tips are new. Without JavaScript
-// the page is whole; the Refresh link reloads it.
+// The live queue: when the server says the queue changed, fetch its rows and its alerts
+// (pages waiting for acknowledgement, the nobody-reachable banner) again and swap them in,
+// keeping focus and scroll, and say how many tips are new. The alerts are also fetched
+// once a minute, since a shift ending changes who is on call without changing any tip.
+// Without JavaScript the page is whole; the Refresh link reloads it.
 (function () {
   "use strict";
   var table = document.getElementById("queue");
@@ -22,10 +24,50 @@
     return ids;
   }
 
-  function fragmentUrl() {
-    var url = new URL(pageUrl, window.location.href);
-    url.searchParams.set("fragment", "rows");
+  var ALERTS_EVERY_MS = 60000;
+
+  function fragmentUrl(name) {
+    // The rows follow this page's filters and place; the alerts are the same for everyone.
+    var url = new URL(name === "rows" ? pageUrl : "/dashboard/", window.location.href);
+    url.searchParams.set("fragment", name);
     return url.toString();
+  }
+
+  function fetchFragment(name) {
+    return fetch(fragmentUrl(name), { credentials: "same-origin", cache: "no-store" })
+      .then(function (response) {
+        var type = response.headers.get("content-type") || "";
+        if (response.ok && !response.redirected && type.indexOf("text/html") === 0) {
+          return response.text();
+        }
+        return null;
+      });
+  }
+
+  function swapAlerts(html) {
+    var old = document.getElementById("queue-alerts");
+    if (!old || html === null) {
+      return;
+    }
+    var holder = document.createElement("div");
+    holder.innerHTML = html;  // our own server's escaped HTML, same origin
+    var fresh = holder.querySelector("#queue-alerts");
+    if (!fresh) {
+      return;
+    }
+    var focused = document.activeElement;
+    var focusForm = null;
+    if (focused && old.contains(focused) && focused.form) {
+      focusForm = focused.form.getAttribute("action");
+    }
+    old.parentNode.replaceChild(fresh, old);
+    if (focusForm) {
+      var button = fresh.querySelector('form[action="' + focusForm.replace(/"/g, "") + '"] button');
+      if (button) {
+        button.focus({ preventScroll: true });
+      }
+    }
+    document.dispatchEvent(new CustomEvent("hotline:alerts"));
   }
 
   function updateTotals(tbody) {
@@ -79,13 +121,12 @@
       return;
     }
     busy = true;
-    fetch(fragmentUrl(), { credentials: "same-origin", cache: "no-store" })
-      .then(function (response) {
-        var type = response.headers.get("content-type") || "";
-        if (response.ok && !response.redirected && type.indexOf("text/html") === 0) {
-          return response.text().then(swap);
+    Promise.all([fetchFragment("rows"), fetchFragment("alerts")])
+      .then(function (answers) {
+        if (answers[0] !== null) {
+          swap(answers[0]);
         }
-        return null;
+        swapAlerts(answers[1]);
       })
       .catch(function () { /* the next event tries again */ })
       .then(function () {
@@ -107,4 +148,10 @@
     }
   });
   // EventSource reconnects by itself after an error (the server sends retry: 3000).
+
+  window.setInterval(function () {
+    if (!busy) {
+      fetchFragment("alerts").then(swapAlerts).catch(function () { /* next time */ });
+    }
+  }, ALERTS_EVERY_MS);
 })();

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from hotline.tables import tip_overrides, tips
+from hotline.tables import pages, tip_overrides, tips
 from hotline.verdict import PRIORITY
 from tests.dashboard_helpers import SignedIn
 from tests.dashboard_helpers import sign_in as sign_in_helper
@@ -254,3 +254,55 @@ async def test_a_visitor_without_a_session_is_sent_to_sign_in(
     answer = await board_client.get("/dashboard/stats.csv")
     assert answer.status_code == 303
     assert answer.headers["location"] == "/dashboard/login"
+
+
+async def test_time_to_page_and_to_acknowledge_are_medians_per_urgency(
+    app: HotlineApp, board_client: httpx.AsyncClient
+) -> None:
+    created = _at(7)
+    paged = [
+        # urgency, [(step, status, seconds after receipt it was sent)], acknowledged after
+        ("critical", [(0, "no_number", None), (1, "sent", 60)], 120),
+        ("critical", [(0, "sent", 20)], 300),
+        ("high", [(0, "sent", 10)], None),
+        ("critical", [(0, "nobody", None)], None),  # paged no one: no time to page
+    ]
+    rows, page_rows = [], []
+    for n, (urgency, steps, ack_after) in enumerate(paged):
+        tip = _tip(
+            f"PAGEDREF0{n}", created, channel="web", lang="en", category=None, urgency=urgency
+        )
+        tip["page_state"] = "acknowledged" if ack_after else "exhausted"
+        tip["acknowledged_at"] = created + timedelta(seconds=ack_after) if ack_after else None
+        rows.append(tip)
+        for step, status, sent_after in steps:
+            page_rows.append(
+                {
+                    "id": uuid.uuid4(),
+                    "tip_id": tip["id"],
+                    "step": step,
+                    "layer": ("primary", "backup", "supervisor")[step],
+                    "code": "1234",
+                    "status": status,
+                    "created_at": created + timedelta(seconds=step),
+                    "sent_at": created + timedelta(seconds=sent_after) if sent_after else None,
+                }
+            )
+    async with app.state.dashboard.engine.begin() as conn:
+        await conn.execute(sa.insert(tips), rows)
+        await conn.execute(sa.insert(pages), page_rows)
+    await sign_in(app, board_client, role="supervisor")
+    page = await board_client.get("/dashboard/stats", params=PERIOD)
+    text = _text_of(page.text)
+    # Critical: paged after 60 and 20 s (median 40 s), acknowledged after 2 and 5 min.
+    assert "Median time to page and to acknowledge, by urgency" in text
+    assert "critical 2 40 s 2 3 min " in text
+    assert "high 1 10 s 0 — " in text
+    assert "low 0 — 0 — " in text
+    figures = _csv(await board_client.get("/dashboard/stats.csv", params=PERIOD))
+    assert figures[("response", "critical", "paged")] == "2"
+    assert figures[("response", "critical", "median_seconds_to_page")] == "40"
+    assert figures[("response", "critical", "acknowledged")] == "2"
+    assert figures[("response", "critical", "median_seconds_to_acknowledge")] == "210"
+    assert figures[("response", "high", "median_seconds_to_page")] == "10"
+    assert figures[("response", "high", "median_seconds_to_acknowledge")] == ""
