@@ -9,22 +9,16 @@ from __future__ import annotations
 
 import re
 import secrets
-import uuid
-from collections.abc import Iterator, Mapping
-from typing import Any
 
 import httpx
 import pyotp
-from starlette.convertors import Convertor, FloatConvertor, IntegerConvertor, UUIDConvertor
-from starlette.routing import BaseRoute, Mount, Route
 
 from hotline import accounts
 from tests.conftest import CLIENT_ADDRESS
-from tests.dashboard_helpers import sign_in
+from tests.dashboard_helpers import sign_in, walk
 from web.app import HotlineApp
 from web.dashboard.core import COOKIE_PATH, SESSION_COOKIE, sign_token
 
-PARAM = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)(?::[A-Za-z_]+)?}")
 # Fields a form might want, so a 403 cannot come from a missing field instead.
 FIELDS = {
     "username": "someone",
@@ -34,37 +28,6 @@ FIELDS = {
     "role": "dispatcher",
 }
 WRONG_TOKEN = "d3JvbmcgdG9rZW4gZm9yIHRoaXMgc2Vzc2lvbiBhdCBhbGw"
-
-
-def fill(path: str, convertors: Mapping[str, Convertor[Any]]) -> str:
-    """``path`` with each parameter filled with a value its convertor accepts."""
-
-    def value(match: re.Match[str]) -> str:
-        convertor = convertors.get(match.group(1))
-        if isinstance(convertor, UUIDConvertor):
-            return str(uuid.uuid4())
-        if isinstance(convertor, IntegerConvertor):
-            return str(10_000 + secrets.randbelow(10**6))
-        if isinstance(convertor, FloatConvertor):
-            return "1.5"
-        return "x"
-
-    return PARAM.sub(value, path)
-
-
-def walk(
-    routes: list[BaseRoute],
-    prefix: str = "",
-    convertors: Mapping[str, Convertor[Any]] | None = None,
-) -> Iterator[tuple[str, Route]]:
-    """Every ``Route`` under ``routes``, through Mounts, with a concrete path."""
-    for route in routes:
-        if isinstance(route, Mount):
-            inner = {**(convertors or {}), **route.param_convertors}
-            yield from walk(route.routes, prefix + route.path, inner)
-        elif isinstance(route, Route):
-            path = prefix + route.path
-            yield fill(path, {**(convertors or {}), **route.param_convertors}), route
 
 
 def dashboard_posts(app: HotlineApp) -> list[str]:

@@ -6,54 +6,17 @@ routes added later are held to the same rules without editing this file.
 
 from __future__ import annotations
 
-import re
-import secrets
-import uuid
-from collections.abc import Iterator, Mapping
-from typing import Any
-
 import httpx
-from starlette.convertors import Convertor, FloatConvertor, IntegerConvertor, UUIDConvertor
-from starlette.routing import BaseRoute, Mount, Route
 
 from tests.conftest import CLIENT_ADDRESS
-from tests.dashboard_helpers import sign_in
+from tests.dashboard_helpers import sign_in, walk
 from web.app import HotlineApp
 from web.dashboard.core import COOKIE_PATH, SESSION_COOKIE, sign_token
 
-PARAM = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)(?::[A-Za-z_]+)?}")
 # The sign-in pages are the only dashboard routes without the guard: they check their own
 # stage (no session, or a password-stage one) and CSRF token.
 SIGN_IN_PAGES = {"/dashboard/login", "/dashboard/enrol", "/dashboard/totp"}
 BELOW = {"admin": ("dispatcher", "supervisor"), "supervisor": ("dispatcher",)}
-
-
-def fill(path: str, convertors: Mapping[str, Convertor[Any]]) -> str:
-    def value(match: re.Match[str]) -> str:
-        convertor = convertors.get(match.group(1))
-        if isinstance(convertor, UUIDConvertor):
-            return str(uuid.uuid4())
-        if isinstance(convertor, IntegerConvertor):
-            return str(10_000 + secrets.randbelow(10**6))
-        if isinstance(convertor, FloatConvertor):
-            return "1.5"
-        return "x"
-
-    return PARAM.sub(value, path)
-
-
-def walk(
-    routes: list[BaseRoute],
-    prefix: str = "",
-    convertors: Mapping[str, Convertor[Any]] | None = None,
-) -> Iterator[tuple[str, Route]]:
-    for route in routes:
-        if isinstance(route, Mount):
-            inner = {**(convertors or {}), **route.param_convertors}
-            yield from walk(route.routes, prefix + route.path, inner)
-        elif isinstance(route, Route):
-            path = prefix + route.path
-            yield fill(path, {**(convertors or {}), **route.param_convertors}), route
 
 
 def dashboard_routes(app: HotlineApp) -> list[tuple[str, str, str | None]]:
