@@ -369,9 +369,7 @@ rota_shifts = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("layer", sa.String(12), nullable=False),
-    sa.Column(
-        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
-    ),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     sa.Column("starts_at", UTC_DATETIME, nullable=False),
     sa.Column("ends_at", UTC_DATETIME, nullable=False),
     sa.Column("tz", sa.String(64), nullable=False),
