@@ -100,8 +100,17 @@ tips = sa.Table(
     # The queue's change stamp (max(updated_at)), read by the live dashboard every second.
     sa.Index("ix_tips_updated", "updated_at"),
     sa.Index("ix_tips_undispatched", "dispatched_at", "created_at"),
-    # Paging chains the queue's alerts and banner look for (active, exhausted, nobody).
-    sa.Index("ix_tips_page_state", "page_state"),
+    # Open tips with a paging chain, in queue order: the queue's alerts and banner and the
+    # page sweep. Partial, because nearly every tip has no page state (migration 0006).
+    sa.Index(
+        "ix_tips_paging",
+        "page_state",
+        "priority",
+        "created_at",
+        "id",
+        sqlite_where=sa.text("page_state IS NOT NULL AND status != 'closed'"),
+        postgresql_where=sa.text("page_state IS NOT NULL AND status != 'closed'"),
+    ),
 )
 
 tip_messages = sa.Table(
@@ -397,6 +406,8 @@ pages = sa.Table(
     sa.Column("sent_at", UTC_DATETIME),
     sa.UniqueConstraint("tip_id", "step"),
     sa.Index("ix_pages_user", "user_id", "created_at"),
+    # The latest pages, newest first: the banner's "pages are failing" check (0006).
+    sa.Index("ix_pages_created", "created_at"),
 )
 
 # Parents before children: the order in which a batch's rows are inserted.

@@ -102,11 +102,16 @@ def _urgency_in_force() -> sa.ColumnElement[Any]:
 
 
 async def list_active_alerts(engine: AsyncEngine) -> list[ActiveAlert]:
-    """Open tips with an escalating chain, most urgent then oldest, each with its last page."""
-    latest = (
-        sa.select(pages.c.tip_id, sa.func.max(pages.c.step).label("step"))
-        .group_by(pages.c.tip_id)
-        .subquery("latest")
+    """Open tips with an escalating chain, most urgent then oldest, each with its last page.
+
+    Served by the partial index ``ix_tips_paging`` (open tips with a page state), so the
+    cost follows the number of chains, not the number of tips or pages.
+    """
+    latest = pages.alias("latest")
+    # The chain's last page, looked up per tip through the (tip_id, step) unique index:
+    # a few open chains at a time, however many pages were ever sent.
+    last_step = (
+        sa.select(sa.func.max(latest.c.step)).where(latest.c.tip_id == tips.c.id).scalar_subquery()
     )
     query = (
         sa.select(
@@ -123,9 +128,9 @@ async def list_active_alerts(engine: AsyncEngine) -> list[ActiveAlert]:
             users.c.username,
         )
         .select_from(
-            tips.outerjoin(latest, latest.c.tip_id == tips.c.id)
-            .outerjoin(pages, sa.and_(pages.c.tip_id == tips.c.id, pages.c.step == latest.c.step))
-            .outerjoin(users, users.c.id == pages.c.user_id)
+            tips.outerjoin(
+                pages, sa.and_(pages.c.tip_id == tips.c.id, pages.c.step == last_step)
+            ).outerjoin(users, users.c.id == pages.c.user_id)
         )
         .where(tips.c.page_state == "active", IS_OPEN)
         .order_by(tips.c.priority, tips.c.created_at, tips.c.id)
