@@ -37,22 +37,31 @@ TEXT = "They keep the workers in the back of the laundry on 5th"
 BUSY = "Too many reports are arriving right now"
 
 
-@pytest.fixture
-def server(data_dir: Path, redis: aioredis.Redis) -> Iterator[ServerProcess]:
-    process = ServerProcess(
-        data_dir,
-        free_port(),
-        "serve",
-        "--role",
-        "all",
-        HOTLINE_INTAKE_PER_MINUTE=str(PER_MINUTE),
-        HOTLINE_INTAKE_BURST=str(BURST),
-    )
+@pytest.fixture(params=["one process", "public and dashboard apart"])
+def servers(
+    request: pytest.FixtureRequest, data_dir: Path, redis: aioredis.Redis
+) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """(public, dashboard): one ``--role all`` process, as the single box runs it, or the
+    hardened layout's two processes on one database, the flood hitting only the public one."""
+    limits = {"HOTLINE_INTAKE_PER_MINUTE": str(PER_MINUTE), "HOTLINE_INTAKE_BURST": str(BURST)}
+    started: list[ServerProcess] = []
     try:
-        process.wait_ready()
-        yield process
+        if request.param == "one process":
+            both = ServerProcess(data_dir, free_port(), "serve", "--role", "all", **limits)
+            started.append(both)
+            both.wait_ready()
+            yield both, both
+        else:
+            public = ServerProcess(data_dir, free_port(), "serve", "--role", "public", **limits)
+            started.append(public)
+            board = ServerProcess(data_dir, free_port(), "serve", "--role", "dashboard")
+            started.append(board)
+            public.wait_ready()
+            board.wait_ready()
+            yield public, board
     finally:
-        process.stop()
+        for process in started:
+            process.stop()
 
 
 def p95(seconds: list[float]) -> float:
@@ -79,8 +88,9 @@ async def flood(base_url: str, answers: list[httpx.Response]) -> None:
 
 
 async def test_a_flood_of_reports_gets_429_pages_while_the_dashboard_stays_responsive(
-    server: ServerProcess, data_dir: Path
+    servers: tuple[ServerProcess, ServerProcess], data_dir: Path, request: pytest.FixtureRequest
 ) -> None:
+    public, board = servers
     settings = make_settings(data_dir, key_passphrase="test passphrase")
     engine = db.create_engine(settings)
     try:
@@ -88,14 +98,14 @@ async def test_a_flood_of_reports_gets_429_pages_while_the_dashboard_stays_respo
     finally:
         await engine.dispose()
 
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=CLIENT_TIMEOUT) as client:
+    async with httpx.AsyncClient(base_url=board.base_url, timeout=CLIENT_TIMEOUT) as client:
         dispatcher = CookieKeeper(client)
         await sign_in_first_time(dispatcher, "night-shift", PASSWORD)
         quiet = [await load_queue(dispatcher) for _ in range(QUIET_LOADS)]
 
         answers: list[httpx.Response] = []
         started = time.monotonic()
-        flooding = asyncio.create_task(flood(server.base_url, answers))
+        flooding = asyncio.create_task(flood(public.base_url, answers))
         under_flood: list[float] = []
         while not flooding.done():
             under_flood.append(await load_queue(dispatcher))
@@ -127,6 +137,7 @@ async def test_a_flood_of_reports_gets_429_pages_while_the_dashboard_stays_respo
     record_figures(
         "abuse",
         "flood_of_reports",
+        layout=request.node.callspec.params["servers"],
         requests=len(answers),
         clients=FLOOD_CLIENTS,
         accepted=accepted,
