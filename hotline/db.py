@@ -41,7 +41,16 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
         engine = create_async_engine(url, pool_size=4, max_overflow=0)
         sa.event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    # Without a lock timeout a statement waits on a lock for ever: a locked table would
+    # hold every reporter's request open instead of answering "not saved".
+    lock_timeout = {"lock_timeout": str(settings.postgres_lock_timeout_ms)}
+    return create_async_engine(
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        connect_args={"server_settings": lock_timeout},
+    )
 
 
 def create_sync_sqlite_engine(url: sa.URL, *, busy_timeout_ms: int | None = None) -> sa.Engine:

@@ -15,13 +15,13 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import sqlalchemy as sa
-from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.connections import ArqRedis, RedisSettings
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hotline import logs
-from hotline.queue import enqueue_dispatch
+from hotline.queue import enqueue_dispatch, open_pool
 from hotline.tables import tips
 
 log = logs.get_logger(__name__)
@@ -130,7 +130,7 @@ class Relay:
     async def _connect(self) -> ArqRedis:
         if self._redis is None:
             assert self._redis_settings is not None  # noqa: S101 - start() checked it
-            self._redis = await create_pool(self._redis_settings)
+            self._redis = await open_pool(self._redis_settings)
         return self._redis
 
     async def _drop_redis(self) -> None:

@@ -4,6 +4,10 @@ Like the core's relay: ``offer`` never blocks and never fails; a background task
 ids into jobs with deterministic ids (``sms-carrier:<message id>``), so offering one twice
 is harmless. Redis being down delays the jobs; the worker's periodic sweep finds anything
 that never reached Redis.
+
+It also hands on the paging steps that a page's delivery report made due (``page:<tip>:
+<step>``, brought forward if it already waits); a step lost here is restored by the
+worker's escalation sweep.
 """
 
 from __future__ import annotations
@@ -12,11 +16,17 @@ import asyncio
 import contextlib
 from uuid import UUID
 
-from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.connections import ArqRedis, RedisSettings
 from redis.exceptions import RedisError
 
 from hotline import logs
-from hotline.queue import CLEAN_UP_AT_CARRIER, carrier_job_id, enqueue_many
+from hotline.queue import (
+    CLEAN_UP_AT_CARRIER,
+    carrier_job_id,
+    enqueue_many,
+    enqueue_step,
+    open_pool,
+)
 
 log = logs.get_logger(__name__)
 
@@ -26,11 +36,13 @@ FLUSH_EVERY_S = 0.02
 
 
 class CarrierOutbox:
-    """Offer message ids; each becomes a ``clean_up_at_carrier`` job."""
+    """Offer message ids; each becomes a ``clean_up_at_carrier`` job. Offer page steps;
+    each becomes (or brings forward) its ``page_step`` job."""
 
     def __init__(self, redis_settings: RedisSettings | None) -> None:
         self._redis_settings = redis_settings
         self._pending: set[UUID] = set()
+        self._steps: dict[tuple[UUID, int], float] = {}
         self._wake = asyncio.Event()
         self._redis: ArqRedis | None = None
         self._task: asyncio.Task[None] | None = None
@@ -39,6 +51,13 @@ class CarrierOutbox:
         if self._redis_settings is None or len(self._pending) >= MAX_PENDING:
             return  # the worker's sweep picks it up
         self._pending.add(message_id)
+        self._wake.set()
+
+    def offer_step(self, tip_id: UUID, step: int, *, delay: float) -> None:
+        """A paging step to run after ``delay`` seconds (ids only, never blocks)."""
+        if self._redis_settings is None or len(self._steps) >= MAX_PENDING:
+            return  # the worker's escalation sweep picks it up
+        self._steps[(tip_id, step)] = delay
         self._wake.set()
 
     async def start(self) -> None:
@@ -70,16 +89,23 @@ class CarrierOutbox:
             backoff = 0.5
 
     async def _flush(self) -> None:
+        while self._steps:
+            (tip_id, step), delay = next(iter(self._steps.items()))
+            await enqueue_step(await self._pool(), tip_id, step, delay=delay)
+            del self._steps[(tip_id, step)]
         while self._pending:
             batch = list(self._pending)[:500]
-            if self._redis is None:
-                assert self._redis_settings is not None  # noqa: S101 - start() checked it
-                self._redis = await create_pool(self._redis_settings)
             jobs = ((carrier_job_id(message_id), str(message_id)) for message_id in batch)
-            await enqueue_many(self._redis, CLEAN_UP_AT_CARRIER, jobs)
+            await enqueue_many(await self._pool(), CLEAN_UP_AT_CARRIER, jobs)
             self._pending.difference_update(batch)
             # Under load, gather the ids of several commits into one Redis round trip.
             await asyncio.sleep(FLUSH_EVERY_S)
+
+    async def _pool(self) -> ArqRedis:
+        if self._redis is None:
+            assert self._redis_settings is not None  # noqa: S101 - start() checked it
+            self._redis = await open_pool(self._redis_settings)
+        return self._redis
 
     async def _drop_redis(self) -> None:
         if self._redis is not None:

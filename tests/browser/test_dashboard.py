@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sqlite3
+import uuid
 from pathlib import Path
 
 import pyotp
 import pytest
+import sqlalchemy as sa
 from playwright.async_api import Browser, BrowserContext, Page
 
 from hotline import db
 from hotline.accounts import add_user
+from hotline.tables import audit_log
 from tests.browser.axe import serious_violations
-from tests.conftest import make_settings
+from tests.conftest import database_rows, make_settings
 from tests.server import ServerProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -38,11 +40,12 @@ async def _add_user(data_dir: Path, username: str, role: str) -> None:
         await engine.dispose()
 
 
-def _audit_entries(data_dir: Path, action: str) -> list[tuple[str, str]]:
-    with sqlite3.connect(data_dir / "hotline.db") as conn:
-        return conn.execute(
-            "SELECT username, tip_id FROM audit_log WHERE action = ?", (action,)
-        ).fetchall()
+def _audit_entries(data_dir: Path, action: str) -> list[tuple[str, uuid.UUID]]:
+    rows = database_rows(
+        data_dir,
+        sa.select(audit_log.c.username, audit_log.c.tip_id).where(audit_log.c.action == action),
+    )
+    return [(username, tip_id) for username, tip_id in rows]
 
 
 async def _sign_in_first_time(page: Page, base_url: str, username: str) -> None:
@@ -96,7 +99,7 @@ async def test_a_dispatcher_sees_a_new_tip_live_opens_it_and_the_reporter_reads_
     await board.goto(tip_url)
     assert "nail salon" in await board.inner_text("main")
     tip_id = tip_url.rsplit("/", 1)[1]
-    assert _audit_entries(data_dir, "view_tip") == [("night-dispatcher", tip_id.replace("-", ""))]
+    assert _audit_entries(data_dir, "view_tip") == [("night-dispatcher", uuid.UUID(tip_id))]
     await board.screenshot(path=str(artifacts / "dashboard-tip.png"), full_page=True)
 
     await board.fill("textarea[name=text]#reply-text", REPLY)

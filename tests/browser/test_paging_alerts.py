@@ -3,7 +3,6 @@ touched the page (WebAudio, counted here), stays silent when muted, and is acces
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,8 +11,10 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from hotline import keys
+from hotline.tables import pages, tips
 from tests.browser.axe import serious_violations
 from tests.browser.test_dashboard import _add_user, _sign_in_first_time
+from tests.conftest import database_rows
 from tests.server import ServerProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -33,21 +34,38 @@ COUNT_TONES = """
 def _page_a_critical_tip(data_dir: Path) -> str:
     """An active chain, written as the paging job leaves it after the first page."""
     tip_id = uuid.uuid4()
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    now = datetime.now(UTC)
     sealed = keys.load_sealer(data_dir / "keys").seal(b"words", tip_id=tip_id, field="body")
     reference = f"PG{tip_id.hex[:8].upper()}"
-    with sqlite3.connect(data_dir / "hotline.db") as conn:
-        conn.execute(
-            "INSERT INTO tips (id, reference, channel, lang, created_at, updated_at, status,"
-            " assessed, urgency, priority, body_sealed, page_state, dispatched_at)"
-            " VALUES (?, ?, 'web', 'en', ?, ?, 'new', 1, 'critical', 0, ?, 'active', ?)",
-            (tip_id.hex, reference, now, now, sealed, now),
-        )
-        conn.execute(
-            "INSERT INTO pages (id, tip_id, step, layer, user_id, code, status, created_at,"
-            " sent_at) VALUES (?, ?, 0, 'primary', NULL, '4821', 'sent', ?, ?)",
-            (uuid.uuid4().hex, tip_id.hex, now, now),
-        )
+    database_rows(
+        data_dir,
+        tips.insert().values(
+            id=tip_id,
+            reference=reference,
+            channel="web",
+            lang="en",
+            created_at=now,
+            updated_at=now,
+            status="new",
+            assessed=True,
+            urgency="critical",
+            priority=0,
+            body_sealed=sealed,
+            page_state="active",
+            dispatched_at=now,
+        ),
+        pages.insert().values(
+            id=uuid.uuid4(),
+            tip_id=tip_id,
+            step=0,
+            layer="primary",
+            user_id=None,
+            code="4821",
+            status="sent",
+            created_at=now,
+            sent_at=now,
+        ),
+    )
     return reference
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -11,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CHEAP
+from tests.conftest import CHEAP, database_env, database_rows
 
 
 def hotline(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
     environment.update({f"HOTLINE_{k.upper()}": str(v) for k, v in CHEAP.items()})
+    if "HOTLINE_DATA_DIR" in env:
+        environment.update(database_env(Path(env["HOTLINE_DATA_DIR"])))
     environment.update(env)
     return subprocess.run(
         [sys.executable, "-m", "hotline.cli", *args],
@@ -59,10 +60,9 @@ def test_init_makes_the_database_encrypted_keys_and_a_first_admin(tmp_path: Path
     )
     assert result.returncode == 0, result.stderr
     assert "one-time password" in result.stdout
-    with sqlite3.connect(tmp_path / "hotline.db") as db:
-        username, role, password_hash = db.execute(
-            "SELECT username, role, password_hash FROM users"
-        ).fetchone()
+    [(username, role, password_hash)] = database_rows(
+        tmp_path, "SELECT username, role, password_hash FROM users"
+    )
     assert (username, role) == ("admin", "admin")
     assert password_hash.startswith("$argon2id$")
     key_files = list((tmp_path / "keys").glob("case-*.key"))

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hotline import accounts, db, keys, rota
 from hotline.settings import Settings
 from hotline.tables import audit_log, rota_shifts
+from tests.conftest import stored_bytes
 
 PASSWORD = "a long enough password"
 WINDOW = ("--start", "2026-12-01 22:00", "--end", "2026-12-02 06:00")
@@ -191,11 +192,7 @@ async def test_user_phone_stores_the_number_sealed_and_never_prints_it(
         assert form not in result.stdout + result.stderr
     opener = keys.load_opener(settings.keys_dir, "test passphrase")
     assert await rota.contact_number(engine, opener, ana) == ("+12025550167", False)
-    stored = b"".join(
-        path.read_bytes()
-        for path in (settings.data_dir / "hotline.db", settings.data_dir / "hotline.db-wal")
-        if path.exists()
-    )
+    stored = stored_bytes(settings.data_dir)
     for form in NUMBER_FORMS:
         assert form.encode() not in stored, form
 

@@ -2,46 +2,61 @@
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine
 
 from hotline import db
-from hotline.tables import metadata
-from tests.conftest import make_settings
+from hotline.tables import metadata, tips
+from tests.conftest import database_rows, make_settings, run_sync
 
 
 def test_upgrade_downgrade_upgrade_keeps_working_with_data(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     db.upgrade(settings)
-    path = tmp_path / "hotline.db"
-    with sqlite3.connect(path) as conn:
-        conn.execute(
-            "INSERT INTO tips (id, reference, channel, lang, created_at, updated_at, status,"
-            " assessed, body_sealed) VALUES (?, 'AAAAA-BBBBB', 'web', 'en', '2026-01-01',"
-            " '2026-01-01', 'new', 0, x'00')",
-            (uuid.uuid4().hex,),
-        )
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    database_rows(
+        tmp_path,
+        tips.insert().values(
+            id=uuid.uuid4(),
+            reference="AAAAA-BBBBB",
+            channel="web",
+            lang="en",
+            created_at=created,
+            updated_at=created,
+            status="new",
+            assessed=False,
+            body_sealed=b"\x00",
+        ),
+    )
     db.downgrade(settings, "base")
     db.upgrade(settings)
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT count(*) FROM tips").fetchone()[0] == 0
+    assert database_rows(tmp_path, "SELECT count(*) FROM tips") == [(0,)]
 
 
 def test_the_head_revision_matches_the_tables(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     db.upgrade(settings)
-    engine = create_engine(f"sqlite:///{tmp_path / 'hotline.db'}")
-    with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
-    engine.dispose()
-    assert diff == []
+
+    async def compare() -> list[Any]:
+        engine = db.create_engine(settings)
+        try:
+            async with engine.connect() as conn:
+                return await conn.run_sync(
+                    lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
+                )
+        finally:
+            await engine.dispose()
+
+    assert run_sync(compare) == []
 
 
+@pytest.mark.sqlite_only("reads the PRAGMAs of a SQLite connection")
 def test_sqlite_runs_with_wal_full_sync_secure_delete_and_foreign_keys(tmp_path: Path) -> None:
     import asyncio
 

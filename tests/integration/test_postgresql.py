@@ -21,7 +21,7 @@ from hotline.keys import load_hash_key, load_sealer
 from hotline.settings import Settings
 from hotline.tables import tip_events, tips
 from tests.conftest import make_settings
-from tests.helpers import submit_and_read_receipt
+from tests.helpers import submit, submit_and_read_receipt
 from web.app import create_app
 
 ADMIN_DSN = os.environ.get("HOTLINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -154,3 +154,34 @@ async def test_one_batch_of_web_and_sms_tips_commits_every_tip_on_postgresql(
     finally:
         await committer.stop()
         await engine.dispose()
+
+
+async def test_a_report_while_the_tips_table_is_locked_is_told_not_saved_and_leaves_no_row(
+    pg_settings: Settings, pg_database: str, redis: Any
+) -> None:
+    """A lock held elsewhere (a migration, an operator's session) fails the write after the
+    lock timeout with a 503 page, instead of holding the reporter's request open for ever."""
+    settings = make_settings(
+        pg_settings.data_dir,
+        database_url=pg_database,
+        key_passphrase="test passphrase",
+        postgres_lock_timeout_ms=300,
+    )
+    app = create_app(settings, role="public")
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            assert (await submit(client, "Seen before the lock")).status_code == 303
+            locker = await asyncpg.connect(pg_database)
+            try:
+                async with locker.transaction():
+                    await locker.execute("LOCK TABLE tips IN ACCESS EXCLUSIVE MODE")
+                    refused = await asyncio.wait_for(submit(client, "Seen during the lock"), 20)
+            finally:
+                await locker.close()
+            assert refused.status_code == 503
+            assert "NOT saved" in refused.text
+            assert (await submit(client, "Seen after the lock")).status_code == 303
+        async with app.state.engine.connect() as conn:
+            stored = (await conn.execute(sa.select(sa.func.count()).select_from(tips))).scalar()
+    assert stored == 2

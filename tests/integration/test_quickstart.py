@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import database_rows, free_port
 from tests.server import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -34,10 +33,10 @@ def test_hotline_run_serves_demo_data_and_dispatches_it_with_an_embedded_redis(
         assert "Thank you for your report" in follow.text  # the demo reply opens
         deadline = time.monotonic() + 30
         while True:
-            with sqlite3.connect(data_dir / "hotline.db") as db:
-                total, waiting = db.execute(
-                    "SELECT count(*), sum(dispatched_at IS NULL) FROM tips"
-                ).fetchone()
+            [(total, waiting)] = database_rows(
+                data_dir,
+                "SELECT count(*), count(*) - count(dispatched_at) FROM tips",
+            )
             if total >= 6 and waiting == 0:
                 break
             assert time.monotonic() < deadline, f"{waiting} of {total} tips undispatched"

@@ -13,6 +13,7 @@ import triage
 from hotline.settings import Settings
 from hotline.tables import tip_entities, tips
 from hotline.worker import reassess_open_tips, startup_context
+from tests.conftest import stored_bytes
 from tests.helpers import submit
 from web.app import HotlineApp
 
@@ -42,9 +43,7 @@ async def test_a_stored_tip_has_its_verdict_in_clear_and_none_of_the_words(
     assert row.minors is True
     assert row.rules_version == triage.rules_version()
     assert set(row.indicator_ids) == {i.rule_id for i in expected.indicators}
-    database = (settings.data_dir / "hotline.db").read_bytes() + (
-        settings.data_dir / "hotline.db-wal"
-    ).read_bytes()
+    database = stored_bytes(settings.data_dir)
     for start, end in (span for i in expected.indicators for span in i.spans):
         matched = CRITICAL[start:end]
         if len(matched) >= 4:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import free_port, make_settings
+from tests.conftest import database_rows, free_port, make_settings
 from tests.server import PrivateRedis, ServerProcess
 from web.app import create_app
 
@@ -18,10 +17,8 @@ pytestmark = pytest.mark.slow
 
 
 def undispatched(data_dir: Path) -> int:
-    with sqlite3.connect(data_dir / "hotline.db") as db:
-        return int(
-            db.execute("SELECT count(*) FROM tips WHERE dispatched_at IS NULL").fetchone()[0]
-        )
+    [(count,)] = database_rows(data_dir, "SELECT count(*) FROM tips WHERE dispatched_at IS NULL")
+    return int(count)
 
 
 async def submit_tips(data_dir: Path, redis_url: str, count: int) -> None:

@@ -6,11 +6,14 @@ import os
 import signal
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from hotline.tables import tips
 from tests.helpers import submit
 from web.app import HotlineApp
+
+pytestmark = pytest.mark.sqlite_only("the writer child process exists only for SQLite")
 
 
 async def test_if_the_writer_dies_the_reporter_is_told_not_saved_and_the_next_report_goes_through(

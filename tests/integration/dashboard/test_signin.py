@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from hotline import accounts
 from hotline.settings import Settings
 from hotline.tables import audit_log, dashboard_sessions, users
-from tests.conftest import CLIENT_ADDRESS, make_settings
+from tests.conftest import CLIENT_ADDRESS, make_settings, stored_bytes
 from tests.dashboard_helpers import csrf_of, sign_in
 from web.app import HotlineApp, create_app
 from web.dashboard.core import COOKIE_PATH, SESSION_COOKIE
@@ -361,11 +361,7 @@ async def test_the_totp_secret_and_recovery_codes_never_reach_the_database_file_
     codes = RECOVERY.findall(done.text)
     assert codes
 
-    stored = b"".join(
-        path.read_bytes()
-        for path in (settings.data_dir / "hotline.db", settings.data_dir / "hotline.db-wal")
-        if path.exists()
-    )
+    stored = stored_bytes(settings.data_dir)
     assert stored
     for needle in (secret, secret.lower(), *codes, *(c.replace("-", "") for c in codes)):
         assert needle.encode("ascii") not in stored

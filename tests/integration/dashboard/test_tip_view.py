@@ -84,12 +84,26 @@ async def test_a_tip_is_not_shown_when_its_audit_entry_cannot_be_written(
     tip_id = await file_tip(app, client, REPORT)
     await sign_in(app, board_client)
     async with app.state.engine.begin() as conn:
-        await conn.execute(
-            sa.text(
-                "CREATE TRIGGER audit_refuses BEFORE INSERT ON audit_log "
-                "BEGIN SELECT RAISE(ABORT, 'audit refused'); END"
+        if conn.dialect.name == "postgresql":
+            await conn.execute(
+                sa.text(
+                    "CREATE FUNCTION audit_refuses() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN RAISE EXCEPTION 'audit refused'; END $$"
+                )
             )
-        )
+            await conn.execute(
+                sa.text(
+                    "CREATE TRIGGER audit_refuses BEFORE INSERT ON audit_log "
+                    "FOR EACH ROW EXECUTE FUNCTION audit_refuses()"
+                )
+            )
+        else:
+            await conn.execute(
+                sa.text(
+                    "CREATE TRIGGER audit_refuses BEFORE INSERT ON audit_log "
+                    "BEGIN SELECT RAISE(ABORT, 'audit refused'); END"
+                )
+            )
     page = await board_client.get(f"/dashboard/tips/{tip_id}")
     assert page.status_code == 503
     assert "passports" not in page.text
