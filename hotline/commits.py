@@ -32,6 +32,7 @@ log = logs.get_logger(__name__)
 
 IN_FLIGHT = 2
 _FAILURES = (IntegrityError, OperationalError, WriteConflictError, WriteUnavailableError)
+_CONFLICTS = (IntegrityError, WriteConflictError)
 
 
 @dataclass
@@ -60,9 +61,11 @@ class GroupCommitter:
         batch_max: int,
         on_commit: Callable[[Sequence[UUID]], None] = lambda _ids: None,
         assess: Assessor = default_assessor,
+        busy_timeout_ms: int | None = None,
     ) -> None:
         """``assess`` serves where triage runs in this process (PostgreSQL); the SQLite
-        writer process always uses the shipped rules."""
+        writer process always uses the shipped rules. ``busy_timeout_ms``: how long the
+        SQLite writer waits on another writer's lock before the batch fails."""
         self._engine = engine
         self._assess = assess
         self._batch_max = batch_max
@@ -71,7 +74,11 @@ class GroupCommitter:
         self._task: asyncio.Task[None] | None = None
         self.batches = 0  # transactions committed, and writes in them: their ratio is
         self.writes = 0  # the mean batch size
-        self._writer = WriterProcess(engine.url) if engine.dialect.name == "sqlite" else None
+        self._writer = (
+            WriterProcess(engine.url, busy_timeout_ms=busy_timeout_ms)
+            if engine.dialect.name == "sqlite"
+            else None
+        )
 
     async def start(self) -> None:
         if self._task is None:
@@ -130,10 +137,13 @@ class GroupCommitter:
         try:
             outcomes = await self._transaction(batch)
         except _FAILURES as exc:
-            if len(batch) == 1:
-                _fail(batch[0], exc)
+            if len(batch) == 1 or not isinstance(exc, _CONFLICTS):
+                # A locked, full or missing database fails every write alike: trying each
+                # alone would keep every reporter waiting one lock timeout per write.
+                for write in batch:
+                    _fail(write, exc)
                 return
-            for write in batch:  # isolate the one that failed
+            for write in batch:  # isolate the one that collided
                 try:
                     single = await self._transaction([write])
                 except _FAILURES as single_exc:
@@ -192,7 +202,7 @@ def _tip_row(write: Write) -> dict[str, Any] | None:
 def _fail(write: Write, exc: Exception) -> None:
     if write.done.done():
         return
-    if isinstance(exc, IntegrityError | WriteConflictError):
+    if isinstance(exc, _CONFLICTS):
         write.done.set_exception(ConflictError("a generated identifier collided"))
     else:
         log.error("intake_commit_failed", status=type(exc).__name__)

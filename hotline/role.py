@@ -39,7 +39,12 @@ class PublicRole:
     ) -> PublicRole:
         sealer = keys.load_sealer(settings.keys_dir)
         hasher = keys.load_hash_key(settings.keys_dir)
-        committer = GroupCommitter(engine, batch_max=settings.commit_batch_max, on_commit=on_commit)
+        committer = GroupCommitter(
+            engine,
+            batch_max=settings.commit_batch_max,
+            on_commit=on_commit,
+            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        )
         return cls(
             sealer=sealer,
             hasher=hasher,

@@ -57,7 +57,7 @@ def _read_frame(stream: BinaryIO) -> Any:
     if len(head) < _LENGTH.size:
         return None
     (length,) = _LENGTH.unpack(head)
-    return pickle.loads(stream.read(length))  # noqa: S301 - our own parent process
+    return pickle.loads(stream.read(length))  # noqa: S301 - our own parent process  # nosec B301
 
 
 def _write_frame(stream: BinaryIO, value: Any) -> None:
@@ -66,13 +66,15 @@ def _write_frame(stream: BinaryIO, value: Any) -> None:
     stream.flush()
 
 
-def serve(url: str, stdin: BinaryIO, stdout: BinaryIO) -> None:
+def serve(
+    url: str, stdin: BinaryIO, stdout: BinaryIO, *, busy_timeout_ms: int | None = None
+) -> None:
     """The child's loop: one transaction per request, until the parent closes the pipe."""
     from hotline import db  # the parent imports this module too; keep that light
     from hotline.tables import insert_groups, metadata
     from hotline.verdict import complete_tip_row, default_assessor
 
-    engine = db.create_sync_sqlite_engine(sa.make_url(url))
+    engine = db.create_sync_sqlite_engine(sa.make_url(url), busy_timeout_ms=busy_timeout_ms)
     tables = metadata.tables
     default_assessor("", None)  # load the rules now, not on the first reporter's time
     try:
@@ -109,8 +111,9 @@ class WriterProcess:
     commits the last one.
     """
 
-    def __init__(self, url: sa.URL) -> None:
+    def __init__(self, url: sa.URL, *, busy_timeout_ms: int | None = None) -> None:
         self._url = url.set(drivername="sqlite").render_as_string(hide_password=False)
+        self._busy_timeout = [] if busy_timeout_ms is None else [str(int(busy_timeout_ms))]
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
         self._waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
@@ -124,6 +127,7 @@ class WriterProcess:
                 "-m",
                 "hotline.writer",
                 self._url,
+                *self._busy_timeout,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
             )
@@ -137,7 +141,7 @@ class WriterProcess:
             while True:
                 head = await process.stdout.readexactly(_LENGTH.size)
                 body = await process.stdout.readexactly(_LENGTH.unpack(head)[0])
-                answer = pickle.loads(body)  # noqa: S301 - our own child process
+                answer = pickle.loads(body)  # noqa: S301 - our own child process  # nosec B301
                 future = self._waiting.popleft()
                 if not future.done():
                     future.set_result(answer)
@@ -198,7 +202,8 @@ class WriterProcess:
 
 def main() -> None:
     logs.configure("info")
-    serve(sys.argv[1], sys.stdin.buffer, sys.stdout.buffer)
+    busy_timeout_ms = int(sys.argv[2]) if len(sys.argv) > 2 else None
+    serve(sys.argv[1], sys.stdin.buffer, sys.stdout.buffer, busy_timeout_ms=busy_timeout_ms)
 
 
 if __name__ == "__main__":

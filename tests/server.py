@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import CHEAP, REDIS_URL
+from tests.conftest import CHEAP, REDIS_URL, database_env
 
 
 class ServerProcess:
@@ -28,6 +28,7 @@ class ServerProcess:
             "HOTLINE_KEY_PASSPHRASE": "test passphrase",
             "HOTLINE_ENVIRONMENT": "development",
             **{f"HOTLINE_{k.upper()}": str(v) for k, v in CHEAP.items()},
+            **database_env(data_dir),
             **env,
         }
         command = args or ("serve", "--role", "all")
@@ -120,5 +121,12 @@ class PrivateRedis:
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
+            self._process.wait(timeout=10)
+        self._process = None
+
+    def kill(self) -> None:
+        """SIGKILL: Redis dies at once, with everything it held (it saves nothing)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
             self._process.wait(timeout=10)
         self._process = None

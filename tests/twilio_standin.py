@@ -3,7 +3,9 @@
 The real ``twilio`` client is pointed at it through ``HOTLINE_TWILIO_API_URL`` (the
 client's ``api.base_url``). It answers the few resources Hotline uses: creating a
 message, listing and fetching a message's media, deleting messages and media. Planned
-failures (``fail_next``) let tests see retries.
+failures (``fail_next``) let tests see retries; ``hold_sends`` keeps the sender waiting
+inside its call (the request recorded, the answer held back) until ``release_sends``;
+``fail_number`` makes every message to one number get a Twilio error (21610 …).
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ _MESSAGES = re.compile(r"^/2010-04-01/Accounts/(AC\w+)/Messages\.json$")
 _MESSAGE = re.compile(r"^/2010-04-01/Accounts/(AC\w+)/Messages/(\w+)\.json$")
 _MEDIA_LIST = re.compile(r"^/2010-04-01/Accounts/(AC\w+)/Messages/(\w+)/Media\.json$")
 _MEDIA = re.compile(r"^/2010-04-01/Accounts/(AC\w+)/Messages/(\w+)/Media/(\w+)(\.json)?$")
+# The messages of the few errors tests ask for, as Twilio words them.
+ERROR_MESSAGES = {
+    21211: "Invalid 'To' Phone Number",
+    21610: "Attempt to send to unsubscribed recipient",
+    21614: "'To' number is not a valid mobile number",
+}
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,9 @@ class TwilioStandIn:
     failures: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
+    _release: threading.Event | None = None
+    # To number -> (Twilio error code, HTTP status) for every message sent to it.
+    refused: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -57,6 +68,22 @@ class TwilioStandIn:
 
     def fail_next(self, method: str, path: str, *statuses: int) -> None:
         self.failures.setdefault((method, path), []).extend(statuses)
+
+    def fail_number(self, number: str, *, code: int = 21610, status: int = 400) -> None:
+        """Answer every message to ``number`` (E.164) with Twilio's error ``code``, in the
+        shape Twilio gives it (code, message, more_info, status): 21610 is the answer for a
+        number that texted STOP to our line."""
+        with self._lock:
+            self.refused[number] = (code, status)
+
+    def hold_sends(self) -> None:
+        """From now on, record each new message but hold its answer until released."""
+        self._release = threading.Event()
+
+    def release_sends(self) -> None:
+        release, self._release = self._release, None
+        if release is not None:
+            release.set()
 
     def sent(self) -> list[Recorded]:
         return [r for r in self.requests if r.method == "POST" and _MESSAGES.match(r.path)]
@@ -76,6 +103,7 @@ class TwilioStandIn:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
+        self.release_sends()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -123,6 +151,21 @@ class _Handler(BaseHTTPRequestHandler):
         if self._planned_failure(recorded):
             return
         if _MESSAGES.match(recorded.path):
+            with self.standin._lock:
+                refused = self.standin.refused.get(recorded.form.get("To", ""))
+            if refused is not None:
+                code, status = refused
+                error = {
+                    "code": code,
+                    "message": ERROR_MESSAGES.get(code, f"Error {code}"),
+                    "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                    "status": status,
+                }
+                self._answer(status, json.dumps(error).encode())
+                return
+            release = self.standin._release
+            if release is not None:
+                release.wait(timeout=60)
             sid = "SM" + secrets.token_hex(16)
             with self.standin._lock:
                 self.standin.created.append(sid)

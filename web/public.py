@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from hotline import metrics, referrals
-from hotline.errors import InvalidInputError
+from hotline.errors import InvalidInputError, StorageUnavailableError
 from hotline.followup import MESSAGE_LIMIT, Followup
 from hotline.intake import FIELD_LIMITS, MINORS_CHOICES, Intake, Report
 from hotline.keys import KeyedHash
@@ -272,7 +272,14 @@ async def report_submit(request: Request) -> Response:
             errors=[_("What happened is required.")],
             status_code=400,
         )
-    submission = await s.intake.submit_web(report, lang=lang)
+    try:
+        submission = await s.intake.submit_web(report, lang=lang)
+    except StorageUnavailableError:
+        # Nothing was saved (the database is locked, full or gone): say so plainly, with
+        # the numbers to call, and keep the text so that sending again is one click.
+        metrics.INTAKE_REFUSED.labels(reason="unavailable").inc()
+        notice = f"{_(ERRORS[503][1])} {s.settings.emergency_numbers_for(lang)}"
+        return _report_form(request, lang, values=values, errors=[], notice=notice, status_code=503)
     return RedirectResponse(
         f"/report/done/{submission.handoff_token}?{urlencode({'lang': lang})}", status_code=303
     )

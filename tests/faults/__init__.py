@@ -1,0 +1,1 @@
+"""Fault tests: processes killed, Redis restarted, the database locked or full."""
