@@ -53,6 +53,10 @@ ACTIONS = frozenset(
         "sign_out",
         "user_change",
         "acknowledge",
+        # Case keys (by the CLI): rotate, reseal, retire; ids only.
+        "key_change",
+        # Retention (actor "system"): a closed tip and all that named it were deleted.
+        "purge_tip",
     }
 )
 
@@ -133,6 +137,22 @@ async def _append_once(
         )
     )
     return entry_id
+
+
+async def append(
+    conn: AsyncConnection,
+    hasher: KeyedHash,
+    *,
+    actor: Actor,
+    action: str,
+    tip_id: uuid.UUID | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> int:
+    """Append one entry inside the caller's transaction (which must retry on a conflict:
+    another writer that took the same head makes the commit fail)."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}")
+    return await _append_once(conn, hasher, actor, action, tip_id, detail)
 
 
 async def record(
