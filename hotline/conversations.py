@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from hotline import logs
+from hotline import logs, metrics
 from hotline.commits import GroupCommitter, Write
 from hotline.errors import ConflictError, InvalidInputError
 from hotline.intake import Report, new_reference
@@ -377,6 +377,7 @@ class Conversations:
         )
         if thread is not None and lang != thread.lang:
             await self._set_language(thread.id, lang, chosen=False)
+        metrics.SMS_TIPS_SUBMITTED.inc()
         log.info("tip_submitted", tip_id=str(tip_id), channel="sms", urgency=urgency)
         return Received("tip", lang, message_id, tip_id, reference, urgency)
 

@@ -4,7 +4,8 @@ Layout of the keys directory (every file mode 0600, the directory 0700):
 
 - ``case.pub``            the current case public key (all the public role needs);
 - ``case-<key id>.key``   a case private key, encrypted under a passphrase with scrypt and
-                          AES-256-GCM, or in the clear only when explicitly allowed;
+                          AES-256-GCM, or in the clear only when explicitly allowed; after
+                          ``hotline keys rotate`` there is one per key that envelopes name;
 - ``hash.key``            the HMAC key for receipts, SMS senders and message ids;
 - ``linkage.key``         the HMAC key for entity linkage, held by the worker only.
 """
@@ -137,8 +138,41 @@ def write_case_private_key(
 
 
 def load_sealer(keys_dir: Path) -> Sealer:
-    """The current case public key: all the public role loads."""
+    """The current case public key: all the public role loads.
+
+    The sealer looks at ``case.pub`` again before each new data key (a ``stat``, at most
+    once a second) and takes up a rotated key, so a process that was not restarted after
+    ``hotline keys rotate`` stops sealing to the old key within a second, and a later
+    ``keys retire`` cannot strand what it seals.
+    """
     path = keys_dir / PUBLIC_FILE
+    sealer = Sealer(_read_public(path))
+    stamp = [_file_stamp(path)]
+
+    def refresh() -> X25519PublicKey | None:
+        now = _file_stamp(path)
+        if now == stamp[0]:
+            return None
+        try:
+            newer = _read_public(path)
+        except KeyFileError:
+            return None  # half-written or gone: keep sealing to the key we hold
+        stamp[0] = now
+        return newer
+
+    sealer.refresh = refresh
+    return sealer
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return (found.st_ino, found.st_mtime_ns, found.st_size)
+
+
+def _read_public(path: Path) -> X25519PublicKey:
     try:
         header, key_id_hex, raw_b64 = path.read_text(encoding="ascii").split()
     except (OSError, ValueError):
@@ -148,17 +182,101 @@ def load_sealer(keys_dir: Path) -> Sealer:
     public = X25519PublicKey.from_public_bytes(_unb64(raw_b64))
     if key_id_of(public).hex() != key_id_hex:
         raise KeyFileError(f"{path}: key id does not match the key")
-    return Sealer(public)
+    return public
 
 
 def load_opener(keys_dir: Path, passphrase: str | None) -> Opener:
-    """Every case private key in the directory, unlocked. Only dashboard and worker call this."""
-    keys: list[X25519PrivateKey] = []
-    for path in sorted(keys_dir.glob("case-*.key")):
-        keys.append(_read_private(path, passphrase))
-    if not keys:
+    """Every case private key in the directory, unlocked. Only dashboard and worker call this.
+
+    An envelope naming a key the opener lacks makes it read the directory again, once per
+    change of its key files, so a key made by ``keys rotate`` opens without a restart.
+    """
+    opener = Opener.of(*_read_case_keys(keys_dir, passphrase))
+    files = [_case_key_files(keys_dir)]
+
+    def reload() -> dict[bytes, X25519PrivateKey] | None:
+        # Only when a key file was added or removed since the last read: an envelope naming
+        # an unknown key does not buy another round of scrypt.
+        now = _case_key_files(keys_dir)
+        if now == files[0]:
+            return None
+        files[0] = now
+        try:
+            return {key_id_of(k.public_key()): k for k in _read_case_keys(keys_dir, passphrase)}
+        except KeyFileError:
+            return None
+
+    opener.reload = reload
+    return opener
+
+
+def _case_key_files(keys_dir: Path) -> frozenset[str]:
+    return frozenset(path.name for path in keys_dir.glob("case-*.key"))
+
+
+def _read_case_keys(keys_dir: Path, passphrase: str | None) -> list[X25519PrivateKey]:
+    found = [_read_private(path, passphrase) for path in sorted(keys_dir.glob("case-*.key"))]
+    if not found:
         raise KeyFileError(f"no case private key in {keys_dir}")
-    return Opener.of(*keys)
+    return found
+
+
+def current_key_id(keys_dir: Path) -> bytes:
+    """The id of the case key new tips are sealed to (the one ``case.pub`` holds)."""
+    return load_sealer(keys_dir).key_id
+
+
+def case_key_ids(keys_dir: Path) -> list[bytes]:
+    """The ids of every case private key file in the directory (current and rotated out)."""
+    found = []
+    for path in sorted(keys_dir.glob("case-*.key")):
+        try:
+            found.append(bytes.fromhex(path.stem.removeprefix("case-")))
+        except ValueError:
+            continue  # not one of ours
+    return found
+
+
+def rotate_case_key(
+    keys_dir: Path,
+    *,
+    passphrase: str | None,
+    allow_unencrypted: bool = False,
+    scrypt_log2n: int = 17,
+) -> bytes:
+    """Make a new case key pair the one new tips are sealed to; return its id.
+
+    Every private key already here must open under ``passphrase`` first (so the keys stay
+    under one passphrase) and is kept: envelopes name their key id, and the old ones still
+    open. The private key is written before ``case.pub`` is replaced, so a crash in between
+    leaves the old key current and one unused key file, never a public key without its
+    private half. Running processes take up the new key by themselves: sealers look at
+    ``case.pub`` before each data key, openers read the key files again when an envelope
+    names a key they lack.
+    """
+    if passphrase is None and not allow_unencrypted:
+        raise KeyFileError(
+            "a passphrase is needed for the private key (HOTLINE_KEY_PASSPHRASE), "
+            "or --insecure-unencrypted-key for development"
+        )
+    opener = load_opener(keys_dir, passphrase)
+    current = current_key_id(keys_dir)
+    if current not in opener.private_keys:
+        raise KeyFileError(f"no private key for the current case key {current.hex()}")
+    private = X25519PrivateKey.generate()
+    key_id = write_case_private_key(keys_dir, private, passphrase, scrypt_log2n=scrypt_log2n)
+    write_case_public_key(keys_dir, private.public_key())
+    return key_id
+
+
+def remove_case_private_key(keys_dir: Path, key_id: bytes) -> None:
+    """Delete a rotated-out private key file. The caller checks nothing still needs it."""
+    if key_id == current_key_id(keys_dir):
+        raise KeyFileError(f"{key_id.hex()} is the current case key; rotate first")
+    path = keys_dir / f"case-{key_id.hex()}.key"
+    if not path.exists():
+        raise KeyFileError(f"no private key file for {key_id.hex()}")
+    path.unlink()
 
 
 def _read_private(path: Path, passphrase: str | None) -> X25519PrivateKey:

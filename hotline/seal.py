@@ -23,7 +23,7 @@ import secrets
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
@@ -51,6 +51,27 @@ def key_id_of(public_key: X25519PublicKey) -> bytes:
     return hashlib.sha256(b"hotline/key-id\x00" + raw).digest()[:KEY_ID_BYTES]
 
 
+def envelope_key_id(envelope: bytes) -> bytes | None:
+    """The id of the case key an envelope is sealed to, or None if it is not an envelope."""
+    if len(envelope) <= 1 + KEY_ID_BYTES + 2 or envelope[:1] != VERSION:
+        return None
+    return envelope[1 : 1 + KEY_ID_BYTES]
+
+
+def _split(envelope: bytes, where: str) -> tuple[bytes, bytes, bytes]:
+    """(key id, wrapped data key, nonce and body) of an envelope; SealError if malformed."""
+    head = 1 + KEY_ID_BYTES + 2
+    if len(envelope) <= head or envelope[:1] != VERSION:
+        raise SealError(f"malformed envelope for {where}")
+    key_id = envelope[1 : 1 + KEY_ID_BYTES]
+    wrapped_len = int.from_bytes(envelope[1 + KEY_ID_BYTES : head], "big")
+    wrapped = envelope[head : head + wrapped_len]
+    rest = envelope[head + wrapped_len :]
+    if len(wrapped) != wrapped_len or len(rest) <= NONCE_BYTES:
+        raise SealError(f"malformed envelope for {where}")
+    return key_id, wrapped, rest
+
+
 def _associated_data(tip_id: uuid.UUID, field: str) -> bytes:
     return b"\x00".join((_DOMAIN, tip_id.bytes, field.encode("ascii")))
 
@@ -62,6 +83,9 @@ class Sealer:
     public_key: X25519PublicKey
     data_key_uses: int = DATA_KEY_USES
     data_key_seconds: float = DATA_KEY_SECONDS
+    # Asked before each new data key (at most once a second): a newer public key after a
+    # rotation, or None to keep this one. A running process so follows ``keys rotate``.
+    refresh: Callable[[], X25519PublicKey | None] | None = field(default=None, repr=False)
     _header: bytes = field(default=b"", init=False, repr=False)
     _aead: AESGCM | None = field(default=None, init=False, repr=False)
     _uses_left: int = field(default=0, init=False, repr=False)
@@ -72,6 +96,10 @@ class Sealer:
         return key_id_of(self.public_key)
 
     def _fresh_data_key(self) -> None:
+        if self.refresh is not None:
+            newer = self.refresh()
+            if newer is not None:
+                self.public_key = newer
         data_key = AESGCM.generate_key(bit_length=256)
         wrapped = _SUITE.encrypt(data_key, self.public_key, info=_WRAP_INFO)
         self._header = VERSION + self.key_id + len(wrapped).to_bytes(2, "big") + wrapped
@@ -98,7 +126,15 @@ class Opener:
     """Opens envelopes sealed to any of its private keys (current and rotated-out)."""
 
     private_keys: Mapping[bytes, X25519PrivateKey]
+    # Asked when an envelope names a key not held: every private key now on disk (a
+    # rotation since start-up), or None. The caller bounds how often it reads the disk.
+    reload: Callable[[], Mapping[bytes, X25519PrivateKey] | None] | None = field(
+        default=None, repr=False
+    )
     _unwrapped: OrderedDict[bytes, AESGCM] = field(default_factory=OrderedDict, repr=False)
+    _rewrapped: OrderedDict[tuple[bytes, bytes], bytes] = field(
+        default_factory=OrderedDict, repr=False
+    )
 
     @classmethod
     def of(cls, *keys: X25519PrivateKey) -> Opener:
@@ -106,16 +142,8 @@ class Opener:
 
     def open(self, envelope: bytes, *, tip_id: uuid.UUID, field: str) -> bytes:
         where = f"tip {tip_id} field {field}"
-        head = 1 + KEY_ID_BYTES + 2
-        if len(envelope) <= head or envelope[:1] != VERSION:
-            raise SealError(f"malformed envelope for {where}")
-        key_id = envelope[1 : 1 + KEY_ID_BYTES]
-        wrapped_len = int.from_bytes(envelope[1 + KEY_ID_BYTES : head], "big")
-        wrapped = envelope[head : head + wrapped_len]
-        rest = envelope[head + wrapped_len :]
-        if len(wrapped) != wrapped_len or len(rest) <= NONCE_BYTES:
-            raise SealError(f"malformed envelope for {where}")
-        key = self.private_keys.get(key_id)
+        key_id, wrapped, rest = _split(envelope, where)
+        key = self.private_keys.get(key_id) or self._reloaded(key_id)
         if key is None:
             raise SealError(f"no private key {key_id.hex()} for {where}")
         try:
@@ -125,6 +153,43 @@ class Opener:
             )
         except InvalidTag:
             raise SealError(f"envelope does not open for {where}") from None
+
+    def _reloaded(self, key_id: bytes) -> X25519PrivateKey | None:
+        """The key ``key_id`` after reading the keys again, if a reload is set and finds it."""
+        if self.reload is None:
+            return None
+        found = self.reload()
+        if found is None:
+            return None
+        self.private_keys = dict(found)
+        return self.private_keys.get(key_id)
+
+    def rewrap(self, envelope: bytes, to: X25519PublicKey) -> bytes:
+        """The same envelope with its data key wrapped to ``to`` (key rotation's re-seal).
+
+        Only the header changes: the body, its nonce and its binding to a tip and a field
+        stay as they were, so the caller need not know which row or field it holds.
+        Envelopes that shared a data key share the new header too.
+        """
+        key_id, wrapped, rest = _split(envelope, "an envelope being re-sealed")
+        target = key_id_of(to)
+        if key_id == target:
+            return envelope
+        header = self._rewrapped.get((wrapped, target))
+        if header is None:
+            key = self.private_keys.get(key_id)
+            if key is None:
+                raise SealError(f"no private key {key_id.hex()} to re-seal an envelope")
+            try:
+                data_key = _SUITE.decrypt(wrapped, key, info=_WRAP_INFO)
+            except InvalidTag:
+                raise SealError(f"an envelope naming key {key_id.hex()} does not open") from None
+            new_wrapped = _SUITE.encrypt(data_key, to, info=_WRAP_INFO)
+            header = VERSION + target + len(new_wrapped).to_bytes(2, "big") + new_wrapped
+            self._rewrapped[(wrapped, target)] = header
+            if len(self._rewrapped) > 1024:
+                self._rewrapped.popitem(last=False)
+        return header + rest
 
     def _unwrap(self, key: X25519PrivateKey, wrapped: bytes) -> AESGCM:
         aead = self._unwrapped.get(wrapped)

@@ -34,6 +34,7 @@ from web.dashboard.routes import all_routes as dashboard_routes
 from web.i18n import WEB, Languages
 from web.limits import AttemptCounter, TokenBucket
 from web.security import BodyLimit, SecurityHeaders
+from web.timing import RequestTiming
 
 log = logs.get_logger(__name__)
 
@@ -216,6 +217,7 @@ def create_app(settings: Settings, *, role: str | None = None) -> HotlineApp:
     )
     app.hotline_settings = settings
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, render_error=render_error)
+    app.add_middleware(RequestTiming)  # latency by route template, for the internal metrics
     app.state.public = site
     app.state.dashboard = board
     app.state.relay = relay
