@@ -233,8 +233,13 @@ async def override_urgency(
     *,
     to: str,
     reason: str,
+    paged_urgencies: frozenset[str] = frozenset(),
 ) -> uuid.UUID:
-    """Set the urgency in force, beside triage's, with a sealed reason; return its id."""
+    """Set the urgency in force, beside triage's, with a sealed reason; return its id.
+
+    Raised to an urgency in ``paged_urgencies``, a dispatched tip no one holds starts its
+    paging chain in the same transaction (:func:`hotline.paging.start_late_chain`).
+    """
     if to not in URGENCIES:
         raise InvalidInputError(f"unknown urgency for tip {tip_id}")
     reason = _clean_text(reason, limit=REASON_LIMIT, what="an override reason")
@@ -264,6 +269,7 @@ async def override_urgency(
         )
         detail = {"from": in_force, "to": to, "override_id": str(override_id)}
         await _record(conn, tip_id, "override", actor, now, detail)
+        await paging.start_late_chain(conn, tip_id, paged_urgencies, now=now)
     return override_id
 
 

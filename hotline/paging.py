@@ -24,7 +24,7 @@ from arq import Retry
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from hotline import logs, rota
+from hotline import logs, metrics, rota
 from hotline.seal import Opener
 from hotline.settings import Settings
 from hotline.tables import pages, tip_events, tips
@@ -41,9 +41,15 @@ CODE_TRIES = 20
 
 
 class Pager(Protocol):
-    """What paging needs from a channel: send one short text, return its status."""
+    """What paging needs from a channel: send one short text, return its status.
 
-    async def send_page(self, to: str, text: str, *, job_try: int = 1) -> str: ...
+    ``message_id`` names the outbound message the channel records for it: the page row
+    holds it (``pages.message_id``) so that the carrier's delivery report finds the page.
+    """
+
+    async def send_page(
+        self, to: str, text: str, *, message_id: uuid.UUID, job_try: int = 1
+    ) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +74,37 @@ class PageMark:
 def is_paged(settings: Settings, urgency: str | None) -> bool:
     """Whether a tip at ``urgency`` (the urgency in force) pages the on-call dispatcher."""
     return urgency is not None and urgency in settings.paged_urgencies
+
+
+async def start_late_chain(
+    conn: AsyncConnection, tip_id: uuid.UUID, paged_urgencies: frozenset[str], *, now: datetime
+) -> bool:
+    """Start paging a tip that became urgent after its dispatch: an override or re-triage.
+
+    Only a dispatched, open, unclaimed tip that was never paged, whose urgency in force is
+    paged, in the caller's transaction. An undispatched tip is left to its dispatch, which
+    reads the urgency in force then. The escalation sweep enqueues the first step.
+    """
+    if not paged_urgencies:
+        return False
+    started = await conn.execute(
+        sa.update(tips)
+        .where(
+            tips.c.id == tip_id,
+            tips.c.page_state.is_(None),
+            tips.c.dispatched_at.is_not(None),
+            tips.c.claimed_by.is_(None),
+            tips.c.status != "closed",
+            sa.func.coalesce(tips.c.urgency_override, tips.c.urgency).in_(sorted(paged_urgencies)),
+        )
+        .values(page_state="active", updated_at=now)
+    )
+    if started.rowcount != 1:
+        return False
+    await conn.execute(
+        sa.insert(tip_events).values(tip_id=tip_id, kind="paging_started", at=now, detail={})
+    )
+    return True
 
 
 def layer_of(step: int) -> str:
@@ -110,6 +147,7 @@ async def acknowledge(
             )
         )
     log.info("page_acknowledged", tip_id=str(tip_id), user_id=user_id, channel=via)
+    metrics.ACKNOWLEDGEMENTS.labels(via=via).inc()
     return True
 
 
@@ -137,12 +175,13 @@ def next_due(
     """The chain's next step and the seconds until it is due, from its pages rows.
 
     The first step is due when the chain started; each next one ``window`` seconds after
-    the page before it, or at once when that page found no one on call.
+    the page before it, or at once when that page reached no one (:data:`UNREACHABLE`:
+    nobody on call, no number, opted out, failed at sending or reported undelivered).
     """
     if not rows:
         return 0, (started_at - now).total_seconds()
     last = rows[max(rows)]
-    wait = 0.0 if last.status == "nobody" else window
+    wait = 0.0 if last.status in UNREACHABLE else window
     due = last.created_at + timedelta(seconds=wait)
     return last.step + 1, (due - now).total_seconds()
 
@@ -263,11 +302,20 @@ async def _insert_page(engine: AsyncEngine, values: dict[str, Any]) -> bool:
 
 
 async def _set_page(engine: AsyncEngine, page_id: uuid.UUID, **values: Any) -> None:
-    """Record a page's outcome, and wake the dashboards' live queues."""
+    """Record a page's outcome, and wake the dashboards' live queues.
+
+    Only over "sending": a delivery report that came in first (delivered, undelivered)
+    is later news than the send's own answer and stays.
+    """
     async with engine.begin() as conn:
         tip_id = await conn.scalar(
-            sa.update(pages).where(pages.c.id == page_id).values(**values).returning(pages.c.tip_id)
+            sa.update(pages)
+            .where(pages.c.id == page_id, pages.c.status == "sending")
+            .values(**values)
+            .returning(pages.c.tip_id)
         )
+        if tip_id is None:
+            return
         await conn.execute(
             sa.update(tips).where(tips.c.id == tip_id).values(updated_at=datetime.now(UTC))
         )
@@ -278,13 +326,14 @@ async def _send(
     pager: Pager,
     page_id: uuid.UUID,
     *,
+    message_id: uuid.UUID,
     number: str,
     text: str,
     job_try: int,
 ) -> str:
     """Send the page once; a deferral by the carrier is tried again, a few times."""
     try:
-        answer = await pager.send_page(number, text, job_try=job_try)
+        answer = await pager.send_page(number, text, message_id=message_id, job_try=job_try)
     except Retry:
         if job_try >= SEND_TRIES:
             return "failed"
@@ -345,6 +394,24 @@ async def page_step(
     return Due(tip_id, following, delay)
 
 
+async def next_after(
+    engine: AsyncEngine, tip_id: uuid.UUID, step: int, *, settings: Settings, now: datetime
+) -> Due | None:
+    """The step after ``step`` and its delay, while ``step`` is the chain's latest page and
+    the chain still runs (active, open, unclaimed); else None. Read from the rows."""
+    async with engine.connect() as conn:
+        tip = (
+            await conn.execute(sa.select(*_TIP_COLUMNS).where(tips.c.id == tip_id))
+        ).one_or_none()
+        rows = (await _pages_of(conn, [tip_id]))[tip_id] if tip is not None else {}
+    if tip is None or tip.page_state != "active" or tip.status == "closed":
+        return None
+    if tip.claimed_by is not None or not rows or max(rows) != step:
+        return None
+    following, delay = _next(tip, rows, settings, now)
+    return Due(tip_id, following, delay)
+
+
 async def _goes_on(engine: AsyncEngine, tip: Any, *, now: datetime) -> bool:
     """Whether the tip's chain is still to run; a claim met on the way acknowledges it."""
     if tip.page_state != "active" or tip.status == "closed":
@@ -390,6 +457,7 @@ async def _page(
         async with engine.connect() as conn:
             code = await _new_code(conn)
     page_id = uuid.uuid4()
+    message_id = uuid.uuid4() if status == "sending" else None
     values = {
         "id": page_id,
         "tip_id": tip.id,
@@ -399,15 +467,18 @@ async def _page(
         "code": code,
         "status": status,
         "created_at": now,
+        "message_id": message_id,
     }
     if not await _insert_page(engine, values):
         return None
     if status == "failed":
         log.warning("page_not_sent", tip_id=str(tip.id), status="sms_not_configured")
         await _record_failure(engine, tip.id, step, reason="sms_not_configured", now=now)
-    elif pager is not None and number is not None:
+    elif pager is not None and number is not None and message_id is not None:
         text = page_text(tip.reference, _urgency(tip), code)
-        status = await _send(engine, pager, page_id, number=number, text=text, job_try=job_try)
+        status = await _send(
+            engine, pager, page_id, message_id=message_id, number=number, text=text, job_try=job_try
+        )
         await _set_page(engine, page_id, status=status, sent_at=now if status == "sent" else None)
         if status == "opted_out" and user_id is not None:
             # The carrier says this number unsubscribed from our line: show it, skip it.
@@ -415,6 +486,9 @@ async def _page(
         if status == "failed":
             await _record_failure(engine, tip.id, step, reason="carrier", now=now)
     log.info("tip_paged", tip_id=str(tip.id), status=status, user_id=user_id)
+    metrics.PAGES.labels(status=status).inc()
+    if step > 0:
+        metrics.ESCALATIONS.inc()
     return status
 
 

@@ -441,11 +441,19 @@ async def user_for_phone(engine: AsyncEngine, hasher: KeyedHash, e164: str) -> i
     return None if row is None else int(row.user_id)
 
 
-async def set_opted_out(engine: AsyncEngine, user_id: int, opted_out: bool) -> None:
-    """Mark a pager number as opted out (its owner texted STOP) or back in."""
+async def set_opted_out(
+    engine: AsyncEngine,
+    user_id: int,
+    opted_out: bool,
+    *,
+    unchanged_since: datetime | None = None,
+) -> None:
+    """Mark a pager number as opted out (its owner texted STOP) or back in.
+
+    ``unchanged_since``: only if the contact was not changed after then (a late carrier
+    report about an old number must not mark the new one)."""
+    query = oncall_contacts.update().where(oncall_contacts.c.user_id == user_id)
+    if unchanged_since is not None:
+        query = query.where(oncall_contacts.c.updated_at <= unchanged_since)
     async with engine.begin() as conn:
-        await conn.execute(
-            oncall_contacts.update()
-            .where(oncall_contacts.c.user_id == user_id)
-            .values(opted_out=opted_out, updated_at=datetime.now(UTC))
-        )
+        await conn.execute(query.values(opted_out=opted_out, updated_at=datetime.now(UTC)))

@@ -404,10 +404,17 @@ pages = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("created_at", UTC_DATETIME, nullable=False),
     sa.Column("sent_at", UTC_DATETIME),
+    # The page's outbound message (``sms_messages.id``), chosen before it is sent so that a
+    # delivery report always finds its page. No foreign key: the message row comes after.
+    sa.Column("message_id", sa.Uuid),
+    # Twilio's error code when the page was reported undelivered: the code, nothing else.
+    sa.Column("error_code", sa.Integer),
     sa.UniqueConstraint("tip_id", "step"),
     sa.Index("ix_pages_user", "user_id", "created_at"),
     # The latest pages, newest first: the banner's "pages are failing" check (0006).
     sa.Index("ix_pages_created", "created_at"),
+    # A delivery report's page, by its message (0007).
+    sa.Index("ix_pages_message_id", "message_id", unique=True),
 )
 
 # Parents before children: the order in which a batch's rows are inserted.

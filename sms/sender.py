@@ -97,9 +97,13 @@ class SmsSender(AccountUser):
             message_id, recipient, cut(text, TEXT_LIMIT), job_try=job_try, tip_id=tip_id
         )
 
-    async def send_page(self, to: str, text: str, *, job_try: int = 1) -> str:
-        """Page an on-call dispatcher: short, and dropped by Twilio if not sent in minutes."""
-        message_id = uuid.uuid4()
+    async def send_page(
+        self, to: str, text: str, *, message_id: uuid.UUID, job_try: int = 1
+    ) -> str:
+        """Page an on-call dispatcher: short, and dropped by Twilio if not sent in minutes.
+
+        The message row takes the id the page row names, so its delivery report finds it.
+        """
         async with self._engine.begin() as conn:
             await conn.execute(
                 sa.insert(sms_messages).values(

@@ -11,6 +11,10 @@ pager number. Only a sender whose number's keyed hash (``rota.phone_digest``) is
 is answered as a dispatcher; that message makes no thread and no tip. From anyone else,
 ``ACK 1234`` is an ordinary reporter's message, handled exactly as any other, so a reporter
 learns nothing of paging.
+
+A page's final delivery report updates the page too (:mod:`hotline.delivery`); when an
+undelivered page makes the chain's next step due, the outbox enqueues that step at once
+(or brings its waiting job forward), so escalation does not wait out the window.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from hotline import logs, paging, rota
+from hotline import delivery, logs, paging, rota
 from hotline.accounts import get_user
 from hotline.casework import reference_of
 from hotline.conversations import Conversations, Inbound, Received, normalise_sender
@@ -73,6 +77,7 @@ class SmsWebhook:
         self._engine = engine
         self._hasher = hasher
         self._region = settings.phone_region
+        self._settings = settings
 
     async def start(self) -> None:
         await self.outbox.start()
@@ -198,7 +203,24 @@ class SmsWebhook:
             final: UUID | None = await self._conversations.record_status(sid, status)
             if final is not None:
                 self.outbox.offer(final)
+                await self._page_delivery(final, status, str(form.get("ErrorCode") or ""))
         return Response(status_code=204)
+
+    async def _page_delivery(self, message_id: UUID, status: str, error_code: str) -> None:
+        """A page's delivery report: recorded on the page; an undelivered page's next step
+        enqueued now (the escalation sweep would otherwise bring it forward)."""
+        if self._engine is None:
+            return
+        due = await delivery.record_delivery(
+            self._engine,
+            message_id,
+            status,
+            error_code=delivery.error_code_of(error_code or None),
+            settings=self._settings,
+            now=datetime.now(UTC),
+        )
+        if due is not None:
+            self.outbox.offer_step(due.tip_id, due.step, delay=due.delay)
 
 
 def _twiml(answer: MessagingResponse) -> Response:

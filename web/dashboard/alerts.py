@@ -30,6 +30,7 @@ LAYER_LABELS = {"primary": "Primary", "backup": "Backup", "supervisor": "Supervi
 PAGE_STATUS_LABELS = {
     "sending": "sending",
     "sent": "sent",
+    "delivered": "delivered",
     "failed": "failed",
     "no_number": "not sent: no pager number",
     "opted_out": "not sent: the number opted out",
@@ -38,6 +39,7 @@ PAGE_STATUS_LABELS = {
 TIP_PAGE_STATUS_LABELS = {
     "sending": "Sending",
     "sent": "Sent",
+    "delivered": "Delivered to the phone",
     "failed": "Failed at the carrier",
     "no_number": "Not sent: no pager number",
     "opted_out": "Not sent: the number opted out",

@@ -79,6 +79,7 @@ EVENT_LABELS = {
     "reassessed": "Re-assessed",
     "acknowledged": "Page acknowledged",
     "paging_ended": "Paging ended",
+    "paging_started": "Paging started: the tip became urgent",
 }
 # The audit action of an acknowledgement from the dashboard: its own once the trail knows
 # it, a claim (with detail {"ack": "dashboard"}) until then.
@@ -334,7 +335,13 @@ async def _do_override(
 ) -> dict[str, Any] | None:
     to = form.get("urgency", "")
     override_id = await casework.override_urgency(
-        state.engine, state.sealer, tip_id, actor, to=to, reason=form.get("reason", "")
+        state.engine,
+        state.sealer,
+        tip_id,
+        actor,
+        to=to,
+        reason=form.get("reason", ""),
+        paged_urgencies=state.settings.paged_urgencies,
     )
     return {"to": to, "override_id": str(override_id)}
 

@@ -54,8 +54,14 @@ def test_a_step_that_found_nobody_on_call_moves_on_at_once() -> None:
     assert next_due(rows, started_at=T0, window=WINDOW, now=now) == (2, 0.0)
 
 
-def test_a_failed_or_unregistered_page_still_waits_its_window() -> None:
-    for status in ("failed", "no_number", "opted_out", "sending"):
+def test_a_page_that_reached_no_one_is_followed_at_once() -> None:
+    # Failed at sending or reported undelivered, no number, opted out: nobody was woken.
+    for status in ("failed", "no_number", "opted_out"):
+        assert next_due({0: mark(0, status)}, started_at=T0, window=WINDOW, now=T0) == (1, 0.0)
+
+
+def test_a_page_on_its_way_or_delivered_waits_its_window() -> None:
+    for status in ("sending", "sent", "delivered"):
         assert next_due({0: mark(0, status)}, started_at=T0, window=WINDOW, now=T0) == (1, WINDOW)
 
 
