@@ -57,6 +57,120 @@ def cmd_keys_init(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _record_key_change(settings: Settings, engine: AsyncEngine, **detail: object) -> None:
+    from hotline import audit
+
+    await audit.record(
+        engine,
+        keys.load_hash_key(settings.keys_dir),
+        actor=audit.Actor(None, None),
+        action="key_change",
+        detail={**detail, "by": "cli"},
+    )
+
+
+def cmd_keys_rotate(settings: Settings, args: argparse.Namespace) -> int:
+    """A new case key for new tips; old keys kept so old tips open; optionally re-seal."""
+    passphrase = _passphrase(settings, insecure=args.insecure_unencrypted_key, confirm=False)
+    old_id = keys.current_key_id(settings.keys_dir)
+    key_id = keys.rotate_case_key(
+        settings.keys_dir,
+        passphrase=passphrase,
+        allow_unencrypted=args.insecure_unencrypted_key,
+        scrypt_log2n=settings.key_file_scrypt_log2n,
+    )
+
+    async def record() -> None:
+        engine = db.create_engine(settings)
+        try:
+            await _record_key_change(
+                settings, engine, key="rotate", key_id=key_id.hex(), previous=old_id.hex()
+            )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(record())
+    print(f"New case key {key_id.hex()}; new tips are sealed to it. {old_id.hex()} is kept.")
+    print("Running processes take it up within a second; containers that mount case.pub")
+    print("as a single file need a restart (docs/sealing.md).")
+    if args.reseal:
+        return cmd_keys_reseal(settings, args)
+    return 0
+
+
+def cmd_keys_reseal(settings: Settings, args: argparse.Namespace) -> int:
+    """Re-seal every envelope naming an old case key to the current one."""
+    from hotline import rotation
+
+    passphrase = _passphrase(settings, insecure=True, confirm=False)
+    opener = keys.load_opener(settings.keys_dir, passphrase)
+    sealer = keys.load_sealer(settings.keys_dir)
+
+    async def run() -> rotation.ResealReport:
+        engine = db.create_engine(settings)
+        try:
+            report = await rotation.reseal(engine, opener, sealer, batch=args.batch)
+            await _record_key_change(
+                settings, engine, key="reseal", key_id=sealer.key_id.hex(), count=report.total
+            )
+            return report
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(run())
+    for label, count in sorted(report.resealed.items()):
+        print(f"{label}\t{count} re-sealed")
+    for label, count in sorted(report.unopenable.items()):
+        print(f"{label}\t{count} NOT re-sealed: their key is not here", file=sys.stderr)
+    print(f"{report.total} envelopes re-sealed to {sealer.key_id.hex()}.")
+    return 1 if report.unopenable else 0
+
+
+def cmd_keys_retire(settings: Settings, args: argparse.Namespace) -> int:
+    """Delete an old case private key, only when no envelope names it."""
+    from hotline import rotation
+    from hotline.errors import InvalidInputError
+
+    try:
+        key_id = bytes.fromhex(args.key_id)
+    except ValueError:
+        raise InvalidInputError("KEY_ID: expected the hexadecimal key id") from None
+
+    async def run() -> None:
+        engine = db.create_engine(settings)
+        try:
+            await rotation.retire(engine, settings.keys_dir, key_id)
+            await _record_key_change(settings, engine, key="retire", key_id=key_id.hex())
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    print(f"Case key {key_id.hex()} retired: its private key file is deleted.")
+    print("Backups taken before the re-seal do not open without it (docs/sealing.md).")
+    return 0
+
+
+def cmd_keys_list(settings: Settings, _args: argparse.Namespace) -> int:
+    """Each case key, whether it is current, and how many envelopes name it."""
+    from hotline import rotation
+
+    async def count() -> dict[bytes, int]:
+        engine = db.create_engine(settings)
+        try:
+            return dict(await rotation.count_envelopes(engine))
+        finally:
+            await engine.dispose()
+
+    counts = asyncio.run(count())
+    current = keys.current_key_id(settings.keys_dir)
+    held = keys.case_key_ids(settings.keys_dir)
+    for key_id in sorted(set(held) | set(counts)):
+        state = "current" if key_id == current else "old"
+        private = "private key here" if key_id in held else "NO PRIVATE KEY"
+        print(f"{key_id.hex()}\t{state}\t{counts.get(key_id, 0)} envelopes\t{private}")
+    return 0
+
+
 def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
     from hotline.accounts import add_user, count_users
 
@@ -122,10 +236,17 @@ def _server(settings: Settings, app: Any, host: str, port: int) -> Any:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from hotline import exporter
     from web.app import create_app
 
     app = create_app(settings, role=args.role or settings.role)
-    _server(settings, app, args.host or settings.host, args.port or settings.port).run()
+    server = _server(settings, app, args.host or settings.host, args.port or settings.port)
+
+    async def serve() -> None:
+        async with exporter.serving(settings):  # the internal /metrics, when configured
+            await server.serve()
+
+    asyncio.run(serve())
     return 0
 
 
@@ -158,9 +279,16 @@ async def _run_worker(settings: Settings, *, handle_signals: bool) -> None:
 
 
 def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:
+    from hotline import exporter
+
     if not settings.redis_url:
         raise SettingsError("HOTLINE_REDIS_URL: expected a Redis URL for the worker")
-    asyncio.run(_run_worker(settings, handle_signals=True))
+
+    async def work() -> None:
+        async with exporter.serving(settings):  # the internal /metrics, when configured
+            await _run_worker(settings, handle_signals=True)
+
+    asyncio.run(work())
     return 0
 
 
@@ -256,13 +384,16 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         server = _server(settings, app, host, port)
 
         async def both() -> None:
-            worker = asyncio.create_task(_run_worker(settings, handle_signals=False))
-            try:
-                await server.serve()
-            finally:
-                worker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker
+            from hotline import exporter
+
+            async with exporter.serving(settings):  # one /metrics for web and worker
+                worker = asyncio.create_task(_run_worker(settings, handle_signals=False))
+                try:
+                    await server.serve()
+                finally:
+                    worker.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await worker
 
         asyncio.run(both())
     finally:
@@ -292,6 +423,86 @@ def cmd_audit(settings: Settings, _args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 1
+
+
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    """An online, consistent backup: database snapshot, keys (still encrypted), manifest."""
+    from hotline.backup import create_backup
+
+    info = create_backup(settings, Path(args.dest), with_keys=not args.without_keys)
+    print(
+        f"Backup written to {info.path} ({info.backend}, schema {info.schema_revision}, "
+        f"{len(info.files)} files). Sealed data stays sealed."
+    )
+    if info.skipped_in_keys:
+        print(f"WARNING: not backed up from the keys directory: {', '.join(info.skipped_in_keys)}")
+    if not info.keys_included:
+        print("The keys are NOT in this backup: keep them safe elsewhere, or it opens nothing.")
+    elif info.private_key_encrypted:
+        print("The private key in it is encrypted under its passphrase, as it is on disk.")
+    else:
+        print("WARNING: the private key in this backup is NOT encrypted (development keys).")
+    return 0
+
+
+def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
+    """Restore a backup into an empty data directory (and an empty database)."""
+    from hotline.backup import restore_backup
+
+    if args.data_dir:
+        settings = settings.model_copy(update={"data_dir": Path(args.data_dir)})
+    manifest = restore_backup(settings, Path(args.backup))
+    print(
+        f"Restored the backup of {manifest['created_at']} into {settings.data_dir} "
+        f"(schema {manifest['schema_revision']}). Next: hotline db upgrade."
+    )
+    if not manifest["keys_included"]:
+        print(f"The backup holds no keys: put the keys directory at {settings.keys_dir}.")
+    return 0
+
+
+def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
+    """Retention: purge closed tips past HOTLINE_RETENTION_DAYS (or list them)."""
+    from datetime import UTC, datetime
+
+    from hotline import retention
+
+    if settings.retention_days == 0:
+        print("Retention is off (HOTLINE_RETENTION_DAYS=0): closed tips are kept.")
+        if not args.scrub or args.dry_run:
+            return 0
+    now = datetime.now(UTC)
+
+    async def run() -> int:
+        engine = db.create_engine(settings)
+        try:
+            if args.dry_run:
+                due = await retention.purgeable_tips(
+                    engine, now=now, retention_days=settings.retention_days, limit=100_000
+                )
+                for tip in due:
+                    print(f"{tip.reference}\t{tip.tip_id}\tclosed {tip.closed_at:%Y-%m-%d}")
+                print(f"{len(due)} closed tips would be purged (dry run: nothing deleted).")
+                return 0
+            result = await retention.purge_closed_tips(
+                engine,
+                keys.load_hash_key(settings.keys_dir),
+                now=now,
+                retention_days=settings.retention_days,
+                scrub=args.scrub,
+            )
+            for tip in result.purged:
+                print(f"{tip.reference}\t{tip.tip_id}\tpurged")
+            print(f"{len(result.purged)} closed tips purged, each audited.")
+            if result.scrub is not None:
+                wal = "truncated" if result.scrub.checkpointed else "NOT truncated (busy)"
+                print(f"SQLite: vacuumed; write-ahead log {wal}.")
+                return 0 if result.scrub.checkpointed else 1
+            return 0
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
 
 
 def _new_user_password() -> str:
@@ -566,6 +777,23 @@ def build_parser() -> argparse.ArgumentParser:
     k = keys_commands.add_parser("init", help="write a new case key pair and HMAC keys")
     add_insecure(k)
     k.set_defaults(handler=cmd_keys_init)
+    k = keys_commands.add_parser("rotate", help="a new case key for new tips; old keys kept")
+    add_insecure(k)
+    k.add_argument("--reseal", action="store_true", help="then re-seal old envelopes to it")
+    k.add_argument("--batch", type=int, default=500, help="rows per transaction when re-sealing")
+    k.set_defaults(handler=cmd_keys_rotate)
+    k = keys_commands.add_parser(
+        "reseal", help="re-seal envelopes naming old case keys to the current one (resumable)"
+    )
+    k.add_argument("--batch", type=int, default=500, help="rows per transaction")
+    k.set_defaults(handler=cmd_keys_reseal)
+    k = keys_commands.add_parser(
+        "retire", help="delete an old case private key once no envelope names it"
+    )
+    k.add_argument("key_id", help="the key id, as `hotline keys list` prints it")
+    k.set_defaults(handler=cmd_keys_retire)
+    k = keys_commands.add_parser("list", help="case keys and how many envelopes name each")
+    k.set_defaults(handler=cmd_keys_list)
 
     p = commands.add_parser("db", help="database migrations")
     db_commands = p.add_subparsers(dest="db_command", required=True)
@@ -598,6 +826,27 @@ def build_parser() -> argparse.ArgumentParser:
     audit_commands = p.add_subparsers(dest="audit_command", required=True)
     a = audit_commands.add_parser("verify", help="check the hash chain; name the first break")
     a.set_defaults(handler=cmd_audit)
+
+    p = commands.add_parser("backup", help="an online backup: database, keys, manifest")
+    p.add_argument("dest", help="the backup directory to create (must not exist)")
+    p.add_argument(
+        "--without-keys", action="store_true", help="leave the keys out (kept elsewhere)"
+    )
+    p.set_defaults(handler=cmd_backup)
+
+    p = commands.add_parser("restore", help="restore a backup into an empty data directory")
+    p.add_argument("backup", help="a directory made by hotline backup")
+    p.add_argument("--data-dir", help="restore here instead of HOTLINE_DATA_DIR")
+    p.set_defaults(handler=cmd_restore)
+
+    p = commands.add_parser("purge", help="retention: purge closed tips past their period")
+    p.add_argument("--dry-run", action="store_true", help="list what would go; delete nothing")
+    p.add_argument(
+        "--scrub",
+        action="store_true",
+        help="SQLite: VACUUM and truncate the WAL even if none is due",
+    )
+    p.set_defaults(handler=cmd_purge)
 
     p = commands.add_parser("user", help="dashboard accounts")
     user_commands = p.add_subparsers(dest="user_command", required=True)

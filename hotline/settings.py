@@ -62,6 +62,15 @@ class Settings(BaseSettings):
 
     # Intake's group commit: at most this many tips per transaction.
     commit_batch_max: int = Field(default=256, ge=1)
+    # How long a SQLite commit waits on another writer's lock before the reporter is told
+    # "not saved" (503), in milliseconds.
+    sqlite_busy_timeout_ms: int = Field(default=10_000, ge=1, le=600_000)
+    # The same on PostgreSQL: how long a statement of the service waits on another
+    # session's lock before it fails (a reporter is told "not saved"), in milliseconds.
+    postgres_lock_timeout_ms: int = Field(default=10_000, ge=1, le=600_000)
+    # The longest a worker job may run. A job whose worker died (SIGKILL, power) runs again
+    # this long plus ten seconds later, when arq's claim on it lapses.
+    job_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
     # The relay's safety sweep: re-offers undispatched tips older than the grace period.
     sweep_interval_seconds: float = Field(default=15.0, gt=0)
     sweep_grace_seconds: float = Field(default=10.0, ge=0)
@@ -70,6 +79,9 @@ class Settings(BaseSettings):
     phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Prometheus metrics on a separate, internal listener (host:port); empty is off.
+    # Bind it to loopback or a private network: never the public address (docs/metrics.md).
+    metrics_bind: str = ""
 
     # SMS over Twilio (the sms/ channel). Without an account SID the webhook is not mounted.
     twilio_account_sid: str = ""
@@ -112,6 +124,10 @@ class Settings(BaseSettings):
     )
     # Rounds through primary, backup and supervisor before paging gives up (and says so).
     escalation_rounds: int = Field(default=2, ge=1, le=10)
+
+    # Retention: a closed tip, and every row that names it, is purged this many days after
+    # it was closed (0 keeps closed tips for ever). docs/operations.md explains the default.
+    retention_days: int = Field(default=365, ge=0, le=36500)
 
     @field_validator("page_urgencies")
     @classmethod
@@ -175,6 +191,14 @@ class Settings(BaseSettings):
     def _redis_url_is_redis(cls, value: str) -> str:
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("a redis://, rediss:// or unix:// URL, or empty for embedded Redis")
+        return value
+
+    @field_validator("metrics_bind")
+    @classmethod
+    def _metrics_bind_is_host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if value and not (sep and host.strip("[]") and port.isdigit() and 0 < int(port) < 65536):
+            raise ValueError("host:port, such as 127.0.0.1:9464, or empty for no metrics")
         return value
 
     @field_validator("languages")

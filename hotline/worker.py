@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,12 +16,13 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 
 import triage
-from hotline import db, keys, logs, metrics, paging
+from hotline import db, keys, logs, metrics, paging, retention
 from hotline.conversations import TextSender, expire_threads, thread_of_tip
 from hotline.errors import SealError
 from hotline.intake import Report
 from hotline.linkage import entity_digests, store_links
-from hotline.queue import enqueue_dispatch
+from hotline.queue import enqueue_dispatch, enqueue_step
+from hotline.queue import page_job_id as page_job_id
 from hotline.seal import Sealer
 from hotline.settings import Settings
 from hotline.tables import receipt_handoffs, tip_events, tip_messages, tips
@@ -30,8 +32,10 @@ log = logs.get_logger(__name__)
 
 Ctx = dict[str, Any]
 REASSESS_BATCH = 200
+# The share of the job timeout that one run of reassess_open_tips may take.
+REASSESS_SHARE = 0.5
 RESEAL_BATCH = 500
-PAGE_STEP = "page_step"
+SCRUB_PENDING = "hotline:retention:scrub-pending"
 
 
 def _now(ctx: Ctx) -> datetime:
@@ -42,10 +46,6 @@ def _now(ctx: Ctx) -> datetime:
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def page_job_id(tip_id: UUID, step: int) -> str:
-    return f"page:{tip_id}:{step}"
 
 
 def _read_tip(ctx: Ctx, tip_id: UUID, body_sealed: bytes) -> str | None:
@@ -118,24 +118,19 @@ async def dispatch_tip(ctx: Ctx, tip_id: str) -> None:
 
 
 async def _enqueue_steps(redis: ArqRedis, steps: list[paging.Due]) -> int:
-    """Enqueue each step under its job id (a step already waiting stays as it is).
+    """Enqueue each step under its job id; a step already waiting is only brought forward
+    (a page reported undelivered makes the next step due at once, not after its window).
 
     A Redis fault is logged, not raised: the escalation sweep finds the step again.
     """
     added = 0
     for due in steps:
         try:
-            job = await redis.enqueue_job(
-                PAGE_STEP,
-                str(due.tip_id),
-                due.step,
-                _job_id=page_job_id(due.tip_id, due.step),
-                _defer_by=timedelta(seconds=due.delay) if due.delay > 0 else None,
-            )
+            changed = await enqueue_step(redis, due.tip_id, due.step, delay=due.delay)
         except (RedisError, OSError) as exc:
             log.error("page_not_enqueued", tip_id=str(due.tip_id), status=type(exc).__name__)
             continue
-        added += job is not None
+        added += changed != 0
     return added
 
 
@@ -197,11 +192,18 @@ async def deliver_reply(ctx: Ctx, message_id: str) -> str | None:
 
 
 async def reassess_open_tips(ctx: Ctx) -> int:
-    """Re-run triage on open tips assessed under other rules (or never assessed)."""
+    """Re-run triage on open tips assessed under other rules (or never assessed).
+
+    It stops before the job timeout and the next run goes on where it stopped: no job may
+    outlast the timeout, since arq holds a dead worker's jobs for that long (plus 10 s).
+    """
     version = triage.rules_version()
     engine = ctx["engine"]
     done = 0
-    while True:
+    started: list[paging.Due] = []
+    loop = asyncio.get_running_loop()
+    stop_at = loop.time() + REASSESS_SHARE * ctx["settings"].job_timeout_seconds
+    while loop.time() < stop_at:
         async with engine.connect() as conn:
             rows = (
                 await conn.execute(
@@ -244,12 +246,19 @@ async def reassess_open_tips(ctx: Ctx) -> int:
                     )
                 )
                 await store_links(conn, row.id, digests)
+                # New rules that make an open tip urgent page for it, as its dispatch would.
+                if await paging.start_late_chain(
+                    conn, row.id, ctx["settings"].paged_urgencies, now=_now(ctx)
+                ):
+                    started.append(paging.Due(row.id, 0, 0.0))
             progressed += 1
         done += progressed
         if progressed == 0:
             break
     if done:
         log.info("tips_reassessed", count=done, rules_version=version)
+    if started:
+        await _enqueue_steps(ctx["redis"], started)
     return done
 
 
@@ -331,6 +340,32 @@ async def expire_sms_threads(ctx: Ctx) -> int:
     return await expire_threads(ctx["engine"], quiet_for=timedelta(days=settings.sms_thread_days))
 
 
+async def purge_closed_tips(ctx: Ctx) -> int:
+    """Retention: purge closed tips past ``HOTLINE_RETENTION_DAYS``, each one audited.
+
+    Like reassessment, it stops well before the job timeout; the next run goes on.
+    """
+    settings: Settings = ctx["settings"]
+    redis: ArqRedis = ctx["redis"]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + REASSESS_SHARE * settings.job_timeout_seconds
+    # Set until a purge's scrub (VACUUM, WAL truncation) is done: a run cut short by the
+    # job timeout, or a WAL held by a reader, is scrubbed again on the next run.
+    pending = bool(await redis.exists(SCRUB_PENDING))
+    await redis.set(SCRUB_PENDING, b"1")
+    result = await retention.purge_closed_tips(
+        ctx["engine"],
+        ctx["hasher"],
+        now=_now(ctx),
+        retention_days=settings.retention_days,
+        should_stop=lambda: loop.time() >= deadline,
+        scrub=pending,
+    )
+    if result.scrub is None or result.scrub.checkpointed:
+        await redis.delete(SCRUB_PENDING)
+    return len(result.purged)
+
+
 async def startup_context(ctx: Ctx, settings: Settings) -> None:
     """What every job needs: settings, engine, the private keys, the linkage key."""
     ctx["settings"] = settings
@@ -366,12 +401,13 @@ def worker_settings(settings: Settings, redis: RedisSettings) -> dict[str, Any]:
         if "engine" in ctx:
             await ctx["engine"].dispose()
 
-    return {
+    options: dict[str, Any] = {
         "functions": [
             dispatch_tip,
             deliver_reply,
             reseal_replies,
             page_step,
+            purge_closed_tips,
             jobs.clean_up_at_carrier,
         ],
         "cron_jobs": [
@@ -381,13 +417,15 @@ def worker_settings(settings: Settings, redis: RedisSettings) -> dict[str, Any]:
             cron(purge_expired_handoffs, minute=set(range(0, 60, 5)), second=0),
             cron(jobs.sweep_carrier, second={10, 40}, unique=True),
             cron(expire_sms_threads, minute=7, second=0, run_at_startup=True, unique=True),
+            # Daily at a quiet hour (UTC): on SQLite a purge ends with VACUUM, which holds
+            # the write lock while it runs. A purge cut short goes on the next day.
+            cron(purge_closed_tips, hour=3, minute=17, second=0, unique=True),
             cron(
                 reassess_open_tips,
                 minute=set(range(0, 60, 10)),
                 second=15,
                 run_at_startup=True,
                 unique=True,
-                timeout=3600,
             ),
         ],
         "redis_settings": redis,
@@ -396,6 +434,8 @@ def worker_settings(settings: Settings, redis: RedisSettings) -> dict[str, Any]:
         "keep_result": 0,
         "log_results": False,
         "max_tries": 10,
-        "job_timeout": 120,
+        # Also how long a job of a killed worker waits before it runs again (+10 s).
+        "job_timeout": settings.job_timeout_seconds,
         "poll_delay": 0.1,
     }
+    return metrics.time_jobs(options)  # each job's duration, by name, for the metrics
