@@ -17,10 +17,12 @@ from tests.conftest import CHEAP, REDIS_URL, database_env
 class ServerProcess:
     """``hotline serve`` (or another subcommand) in a subprocess on a free port."""
 
-    def __init__(self, data_dir: Path, port: int, *args: str, **env: str) -> None:
+    def __init__(
+        self, data_dir: Path, port: int, *args: str, log_name: str = "", **env: str
+    ) -> None:
         self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
-        self.log = data_dir.parent / f"server-{port}.log"
+        self.log = data_dir.parent / f"{log_name or f'server-{port}'}.log"
         environment = {
             **os.environ,
             "HOTLINE_DATA_DIR": str(data_dir),

@@ -9,9 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -28,7 +25,7 @@ from hotline.errors import SealError
 from hotline.intake import Report
 from hotline.receipts import receipt_hash
 from hotline.tables import tip_events, tips
-from tests.conftest import CHEAP, DATABASE, REDIS_URL, database_env, free_port
+from tests.conftest import DATABASE, free_port
 from tests.fuzz.reliability import record_figures
 from tests.helpers import RECEIPT
 from tests.server import ServerProcess
@@ -44,49 +41,14 @@ def record(test: str, **figures: Any) -> None:
     record_figures("faults", test, **{"database": DATABASE, **figures})
 
 
-class WorkerProcess:
-    """``hotline worker`` in a subprocess (its output in a log file of its own)."""
+class WorkerProcess(ServerProcess):
+    """``hotline worker`` in a subprocess (its output in a log file of its own).
+
+    ``kill`` is a SIGKILL: no shutdown handler runs, jobs in progress stay claimed in Redis.
+    """
 
     def __init__(self, data_dir: Path, **env: str) -> None:
-        self.log = data_dir.parent / f"worker-{next(_names)}.log"
-        environment = {
-            **os.environ,
-            "HOTLINE_DATA_DIR": str(data_dir),
-            "HOTLINE_REDIS_URL": REDIS_URL,
-            "HOTLINE_KEY_PASSPHRASE": PASSPHRASE,
-            "HOTLINE_ENVIRONMENT": "development",
-            **{f"HOTLINE_{k.upper()}": str(v) for k, v in CHEAP.items()},
-            **database_env(data_dir),
-            **env,
-        }
-        self._out = self.log.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "hotline.cli", "worker"],
-            env=environment,
-            stdout=self._out,
-            stderr=subprocess.STDOUT,
-        )
-
-    def output(self) -> str:
-        if not self._out.closed:
-            self._out.flush()
-        return self.log.read_text(errors="replace")[-5000:]
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown handler runs, jobs in progress stay claimed in Redis."""
-        self.process.kill()
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        if not self._out.closed:
-            self._out.close()
+        super().__init__(data_dir, 0, "worker", log_name=f"worker-{next(_names)}", **env)
 
 
 @dataclass

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CHEAP, database_env, database_rows
+from tests.conftest import database_rows
+from tests.helpers import run_cli
 
 
 def hotline(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
-    environment.update({f"HOTLINE_{k.upper()}": str(v) for k, v in CHEAP.items()})
-    if "HOTLINE_DATA_DIR" in env:
-        environment.update(database_env(Path(env["HOTLINE_DATA_DIR"])))
-    environment.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "hotline.cli", *args],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(*args, **env)
 
 
 @pytest.mark.parametrize(

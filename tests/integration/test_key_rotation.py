@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,9 +19,9 @@ from hotline.errors import ConflictError
 from hotline.seal import envelope_key_id
 from hotline.settings import Settings
 from hotline.tables import audit_log, oncall_contacts, tip_entities, tip_notes, tips
-from tests.conftest import CHEAP, CLIENT_ADDRESS, database_env
+from tests.conftest import CLIENT_ADDRESS
 from tests.dashboard_helpers import sign_in
-from tests.helpers import submit
+from tests.helpers import run_cli, submit
 from web.app import HotlineApp, create_app
 
 PASSPHRASE = "test passphrase"
@@ -239,22 +237,7 @@ async def test_reseal_skips_a_row_changed_since_it_was_read(
 
 
 def hotline(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
-    environment.update({f"HOTLINE_{k.upper()}": str(v) for k, v in CHEAP.items()})
-    environment.update(
-        HOTLINE_DATA_DIR=str(settings.data_dir),
-        HOTLINE_KEY_PASSPHRASE=PASSPHRASE,
-        HOTLINE_ENVIRONMENT="development",
-        **database_env(settings.data_dir),
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "hotline.cli", *args],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(*args, data_dir=settings.data_dir, HOTLINE_ENVIRONMENT="development")
 
 
 async def test_the_keys_commands_rotate_list_refuse_reseal_and_retire_with_an_audit_trail(

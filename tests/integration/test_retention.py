@@ -4,11 +4,9 @@ byte in the SQLite files (a forensic scan of hotline.db, -wal and -shm)."""
 from __future__ import annotations
 
 import io
-import os
 import random
 import sqlite3
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -40,8 +38,7 @@ from hotline.tables import (
     tip_overrides,
     tips,
 )
-from tests.conftest import CHEAP
-from tests.helpers import submit_and_read_receipt
+from tests.helpers import run_cli, submit_and_read_receipt
 from tests.paging_helpers import CHEAP_PASSWORDS
 from tests.sms_helpers import inbound_params, new_sid, post_signed, text
 from tests.twilio_standin import Media, TwilioStandIn
@@ -389,22 +386,7 @@ async def test_purge_dry_run_lists_and_deletes_nothing_then_purge_deletes_and_au
 
 
 def hotline(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
-    environment.update({f"HOTLINE_{k.upper()}": str(v) for k, v in CHEAP.items()})
-    environment.update(
-        HOTLINE_DATA_DIR=str(settings.data_dir),
-        HOTLINE_KEY_PASSPHRASE="test passphrase",
-        **({"HOTLINE_DATABASE_URL": settings.database_url} if settings.database_url else {}),
-        **env,
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "hotline.cli", *args],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(*args, data_dir=settings.data_dir, **env)
 
 
 @pytest.mark.sqlite_only("how SQLite leaves copies of moved rows in its pages")
