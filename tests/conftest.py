@@ -17,6 +17,7 @@ import contextlib
 import itertools
 import logging
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -271,11 +272,49 @@ def _drop_test_databases() -> Iterator[None]:
             _postgres_admin(*(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)" for name in names))
 
 
+_RUN_DATABASE = re.compile(r"hotline_(?:t|tpl)_(\d+)_[0-9a-f]{6}(?:_\d+)?")
+
+
+def _drop_databases_of_dead_runs() -> None:
+    """Drop what runs killed before their teardown left behind (their process is gone).
+
+    Only against a server on this machine, where a run's process id means something.
+    """
+    if not re.search(r"@(127\.0\.0\.1|localhost|\[::1\])[:/]", POSTGRES_ADMIN_DSN):
+        return
+
+    import asyncpg
+
+    async def names() -> list[str]:
+        conn = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+        try:
+            rows = await conn.fetch("SELECT datname FROM pg_database WHERE datname ~ '^hotline_'")
+        finally:
+            await conn.close()
+        return [str(row["datname"]) for row in rows]
+
+    found = run_sync(names)
+    stale = []
+    for name in found:
+        matched = _RUN_DATABASE.fullmatch(name)
+        if matched is None:
+            continue
+        try:
+            os.kill(int(matched.group(1)), 0)
+        except ProcessLookupError:
+            stale.append(name)
+        except PermissionError:
+            continue  # alive, another user's
+    if stale:
+        _postgres_admin(*(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)" for name in stale))
+
+
 @pytest.fixture(scope="session")
 def template_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Migrated database and keys, made once; each test gets a copy."""
     data_dir = tmp_path_factory.mktemp("template")
     if ON_POSTGRESQL:
+        _drop_databases_of_dead_runs()
         _postgres_admin(f"CREATE DATABASE {_TEMPLATE}")
         settings = make_settings(data_dir, database_url=_postgres_url(_TEMPLATE))
     else:

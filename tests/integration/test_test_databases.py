@@ -33,3 +33,34 @@ def test_a_data_directory_keeps_its_migrated_database_and_a_new_directory_gets_a
     else:
         assert first.endswith(f"{data_dir.name}/hotline.db")
         assert database_env(fresh) == {}
+
+
+def test_databases_left_by_a_killed_run_are_dropped_and_a_live_runs_are_kept() -> None:
+    from tests.conftest import _drop_databases_of_dead_runs, _postgres_admin, run_sync
+
+    dead_pid = 2**22 + 1  # above the kernel's largest pid: no such process
+    dead = f"hotline_t_{dead_pid}_abc123_7"
+    live = f"hotline_t_{os.getpid()}_abc123_7"
+    _postgres_admin(f"CREATE DATABASE {dead}", f"CREATE DATABASE {live}")
+    try:
+        _drop_databases_of_dead_runs()
+        left = set(run_sync(_database_names))
+        assert dead not in left
+        assert live in left
+    finally:
+        _postgres_admin(
+            f"DROP DATABASE IF EXISTS {dead} WITH (FORCE)",
+            f"DROP DATABASE IF EXISTS {live} WITH (FORCE)",
+        )
+
+
+async def _database_names() -> list[str]:
+    import asyncpg
+
+    from tests.conftest import POSTGRES_ADMIN_DSN
+
+    conn = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+    try:
+        return [str(r["datname"]) for r in await conn.fetch("SELECT datname FROM pg_database")]
+    finally:
+        await conn.close()
