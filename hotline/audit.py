@@ -114,6 +114,8 @@ async def _append_once(
     tip_id: uuid.UUID | None,
     detail: Mapping[str, Any] | None,
 ) -> int:
+    if action not in ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}")
     head = (
         await conn.execute(
             sa.select(audit_log.c.id, audit_log.c.mac).order_by(audit_log.c.id.desc()).limit(1)
@@ -150,8 +152,6 @@ async def append(
 ) -> int:
     """Append one entry inside the caller's transaction (which must retry on a conflict:
     another writer that took the same head makes the commit fail)."""
-    if action not in ACTIONS:
-        raise ValueError(f"unknown audit action {action!r}")
     return await _append_once(conn, hasher, actor, action, tip_id, detail)
 
 
@@ -169,8 +169,6 @@ async def record(
     Call it *before* showing what was decrypted: if the trail cannot be written, the
     caller must not show the tip.
     """
-    if action not in ACTIONS:
-        raise ValueError(f"unknown audit action {action!r}")
     for _attempt in range(APPEND_ATTEMPTS):
         try:
             async with engine.begin() as conn:
